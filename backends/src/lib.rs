@@ -1,0 +1,1 @@
+//! lnc backends crate (see ARCHITECTURE.md).

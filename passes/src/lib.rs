@@ -1,0 +1,1 @@
+//! lnc passes crate (see ARCHITECTURE.md).

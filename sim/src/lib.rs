@@ -1,0 +1,1 @@
+//! lnc sim crate (see ARCHITECTURE.md).
