@@ -1,6 +1,12 @@
 //! ONNX frontend (being implemented): import of ONNX / QDQ / QONNX models into
 //! [`lnc_ir::Graph`] and export of the ONNX-expressible subset.
 
+mod proto {
+    //! Generated prost types for `onnx.proto` (crate-private).
+    #![allow(clippy::all, missing_docs, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
 use lnc_ir::{Graph, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;

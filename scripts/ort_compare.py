@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Differential check of `lnc run` against ONNX Runtime on one model.
+
+    ort_compare.py --lnc BIN --model M.onnx --workdir DIR [--seed S] [--qdq [--per-channel]]
+
+Makes a seeded standard-normal input for every graph input, runs the model with ONNX Runtime
+and with `lnc run`, and compares every output:
+  * float models: max |lnc - ort| <= 1e-4 * max |ort|  (+1e-6 absolute floor)
+  * --qdq: the model is first quantized with onnxruntime.quantization.quantize_static (QDQ
+    format, int8 weights / uint8 activations as ORT defaults, calibrated on seeded inputs);
+    outputs must agree within one quantization step of the output's DequantizeLinear.
+Prints one JSON line with the measured numbers; exit status 1 on a mismatch, 2 on an lnc error.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+
+def input_specs(model):
+    inits = {i.name for i in model.graph.initializer}
+    specs = []
+    for x in model.graph.input:
+        if x.name in inits:
+            continue
+        shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in x.type.tensor_type.shape.dim]
+        specs.append((x.name, shape))
+    return specs
+
+
+def make_inputs(specs, seed):
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in specs}
+
+
+def quantize(model_path, out_path, specs, seed, per_channel):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.data = iter([make_inputs(specs, seed + 1000 + i) for i in range(8)])
+
+        def get_next(self):
+            return next(self.data, None)
+
+    pre = out_path + ".pre.onnx"
+    quant_pre_process(model_path, pre, skip_symbolic_shape=True)
+    quantize_static(
+        pre,
+        out_path,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    os.remove(pre)
+
+
+def output_step(model, out_name):
+    """Scale of the DequantizeLinear producing a graph output (one quantization step)."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    consts = {}
+    for n in model.graph.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    n = producers.get(out_name)
+    while n is not None and n.op_type in ("Identity", "Reshape", "Flatten", "Squeeze"):
+        n = producers.get(n.input[0])
+    if n is None or n.op_type != "DequantizeLinear":
+        return None
+    s = inits.get(n.input[1], consts.get(n.input[1]))
+    return None if s is None else float(np.max(s))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lnc", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--qdq", action="store_true")
+    ap.add_argument("--per-channel", action="store_true")
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+
+    model_path = args.model
+    specs = input_specs(onnx.load(model_path))
+    if args.qdq:
+        qpath = os.path.join(args.workdir, "model_qdq.onnx")
+        quantize(model_path, qpath, specs, args.seed, args.per_channel)
+        model_path = qpath
+    model = onnx.load(model_path)
+
+    feeds = make_inputs(specs, args.seed)
+    in_paths = []
+    for i, (name, _) in enumerate(specs):
+        p = os.path.join(args.workdir, f"input_{i}.npy")
+        np.save(p, feeds[name])
+        in_paths.append(p)
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_path, so, providers=["CPUExecutionProvider"])
+    ref = sess.run(None, feeds)
+
+    out_names = [o.name for o in model.graph.output]
+    out_paths = [os.path.join(args.workdir, f"lnc_output_{i}.npy") for i in range(len(out_names))]
+    cmd = [args.lnc, "run", model_path]
+    for p in in_paths:
+        cmd += ["--input", p]
+    for p in out_paths:
+        cmd += ["--output", p]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(json.dumps({"model": args.model, "qdq": args.qdq, "status": "lnc-error", "stderr": r.stderr.strip()}))
+        sys.exit(2)
+
+    worst = {"model": args.model, "qdq": args.qdq, "status": "ok", "outputs": []}
+    ok = True
+    for name, p, want in zip(out_names, out_paths, ref):
+        got = np.load(p)
+        if got.shape != want.shape:
+            ok = False
+            worst["outputs"].append({"name": name, "error": f"shape {got.shape} vs {want.shape}"})
+            continue
+        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if want.size else 0.0
+        ref_max = float(np.max(np.abs(want))) if want.size else 0.0
+        if args.qdq:
+            step = output_step(model, name)
+            tol = (step if step is not None else 1e-4 * ref_max) * 1.0001 + 1e-6
+        else:
+            step = None
+            tol = 1e-4 * ref_max + 1e-6
+        good = diff <= tol and np.all(np.isfinite(got) == np.isfinite(want))
+        ok &= bool(good)
+        worst["outputs"].append({"name": name, "max_abs_diff": diff, "max_abs_ref": ref_max, "tol": tol, "quant_step": step, "ok": bool(good)})
+    if not ok:
+        worst["status"] = "mismatch"
+    print(json.dumps(worst))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
