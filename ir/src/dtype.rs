@@ -20,13 +20,20 @@ pub enum DType {
     I64,
     Bool,
     /// Sub-byte integer of 1..=7 bits.
-    Int { bits: u8, signed: bool },
+    Int {
+        bits: u8,
+        signed: bool,
+    },
     /// {-1, +1}.
     Bipolar,
     /// {-1, 0, +1}.
     Ternary,
     /// Fixed point: `bits` total (1..=64), `frac` fractional bits (may be negative).
-    Fixed { bits: u8, frac: i8, signed: bool },
+    Fixed {
+        bits: u8,
+        frac: i8,
+        signed: bool,
+    },
 }
 
 impl DType {
@@ -117,11 +124,22 @@ impl fmt::Display for DType {
             DType::I64 => f.write_str("i64"),
             DType::Bool => f.write_str("bool"),
             DType::Int { bits, signed: true } => write!(f, "i{bits}"),
-            DType::Int { bits, signed: false } => write!(f, "u{bits}"),
+            DType::Int {
+                bits,
+                signed: false,
+            } => write!(f, "u{bits}"),
             DType::Bipolar => f.write_str("bipolar"),
             DType::Ternary => f.write_str("ternary"),
-            DType::Fixed { bits, frac, signed: true } => write!(f, "fix{bits}_{frac}"),
-            DType::Fixed { bits, frac, signed: false } => write!(f, "ufix{bits}_{frac}"),
+            DType::Fixed {
+                bits,
+                frac,
+                signed: true,
+            } => write!(f, "fix{bits}_{frac}"),
+            DType::Fixed {
+                bits,
+                frac,
+                signed: false,
+            } => write!(f, "ufix{bits}_{frac}"),
         }
     }
 }
@@ -156,9 +174,15 @@ impl FromStr for DType {
                         signed,
                     }
                 } else if let Some(b) = s.strip_prefix('i') {
-                    DType::Int { bits: b.parse().map_err(|_| bad())?, signed: true }
+                    DType::Int {
+                        bits: b.parse().map_err(|_| bad())?,
+                        signed: true,
+                    }
                 } else if let Some(b) = s.strip_prefix('u') {
-                    DType::Int { bits: b.parse().map_err(|_| bad())?, signed: false }
+                    DType::Int {
+                        bits: b.parse().map_err(|_| bad())?,
+                        signed: false,
+                    }
                 } else {
                     return Err(bad());
                 }

@@ -13,7 +13,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// A node is ill-formed or cannot be evaluated (bad arity, shape mismatch, bad attribute).
     #[error("node '{node}' ({op}): {msg}")]
-    Node { node: String, op: String, msg: String },
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
     /// A graph-level structural problem (cycle, dangling reference, bad output).
     #[error("graph: {0}")]
     Graph(String),
@@ -22,7 +26,11 @@ pub enum Error {
     Verify(Vec<Error>),
     /// `.lnir` text could not be parsed.
     #[error("{line}:{col}: {msg}")]
-    Parse { line: usize, col: usize, msg: String },
+    Parse {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// A tensor is too large or its shape is invalid.
     #[error("tensor: {0}")]
     Tensor(String),
@@ -34,6 +42,10 @@ pub enum Error {
 impl Error {
     /// Build a node error.
     pub fn node(node: impl Into<String>, op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Node { node: node.into(), op: op.into(), msg: msg.into() }
+        Error::Node {
+            node: node.into(),
+            op: op.into(),
+            msg: msg.into(),
+        }
     }
 }

@@ -68,7 +68,10 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(name: impl Into<String>) -> Self {
-        Graph { name: name.into(), ..Default::default() }
+        Graph {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     // ----- construction -------------------------------------------------------------
@@ -86,7 +89,11 @@ impl Graph {
 
     fn insert(&mut self, name: &str, op: Op, outputs: Vec<TensorType>) -> NodeId {
         let name = self.fresh_name(name);
-        let id = NodeId(self.g.add_node(Node { name: name.clone(), op, outputs }));
+        let id = NodeId(self.g.add_node(Node {
+            name: name.clone(),
+            op,
+            outputs,
+        }));
         self.names.insert(name, id);
         id
     }
@@ -126,9 +133,12 @@ impl Graph {
 
     /// Add an op node; output types are inferred from the inputs. Errors name the node.
     pub fn add_node(&mut self, name: &str, op: Op, inputs: &[Value]) -> Result<NodeId> {
-        let in_tys: Vec<&TensorType> =
-            inputs.iter().map(|v| self.try_value_type(*v)).collect::<Result<_>>()?;
-        let outs = crate::shape::infer(&op, &in_tys).map_err(|m| Error::node(name, op.name(), m))?;
+        let in_tys: Vec<&TensorType> = inputs
+            .iter()
+            .map(|v| self.try_value_type(*v))
+            .collect::<Result<_>>()?;
+        let outs =
+            crate::shape::infer(&op, &in_tys).map_err(|m| Error::node(name, op.name(), m))?;
         self.add_node_typed(name, op, inputs, outs)
     }
 
@@ -146,18 +156,31 @@ impl Graph {
         }
         let id = self.insert(name, op, outputs);
         for (slot, v) in inputs.iter().enumerate() {
-            self.g.add_edge(v.node.0, id.0, Edge { port: v.port, slot: slot as u16 });
+            self.g.add_edge(
+                v.node.0,
+                id.0,
+                Edge {
+                    port: v.port,
+                    slot: slot as u16,
+                },
+            );
         }
         Ok(id)
     }
 
     /// Convenience: add a single-output node and return its value.
     pub fn add(&mut self, name: &str, op: Op, inputs: &[Value]) -> Result<Value> {
-        Ok(Value { node: self.add_node(name, op, inputs)?, port: 0 })
+        Ok(Value {
+            node: self.add_node(name, op, inputs)?,
+            port: 0,
+        })
     }
 
     pub fn add_output(&mut self, name: &str, value: Value) {
-        self.outputs.push(GraphOutput { name: name.to_string(), value });
+        self.outputs.push(GraphOutput {
+            name: name.to_string(),
+            value,
+        });
     }
 
     pub fn set_outputs(&mut self, outputs: Vec<GraphOutput>) {
@@ -235,7 +258,15 @@ impl Graph {
         let mut e: Vec<(u16, Value)> = self
             .g
             .edges_directed(id.0, Direction::Incoming)
-            .map(|e| (e.weight().slot, Value { node: NodeId(e.source()), port: e.weight().port }))
+            .map(|e| {
+                (
+                    e.weight().slot,
+                    Value {
+                        node: NodeId(e.source()),
+                        port: e.weight().port,
+                    },
+                )
+            })
             .collect();
         e.sort_by_key(|(s, _)| *s);
         e.into_iter().map(|(_, v)| v).collect()
@@ -243,8 +274,11 @@ impl Graph {
 
     /// Slots of the edges into a node, sorted (for the verifier).
     pub(crate) fn input_slots(&self, id: NodeId) -> Vec<u16> {
-        let mut s: Vec<u16> =
-            self.g.edges_directed(id.0, Direction::Incoming).map(|e| e.weight().slot).collect();
+        let mut s: Vec<u16> = self
+            .g
+            .edges_directed(id.0, Direction::Incoming)
+            .map(|e| e.weight().slot)
+            .collect();
         s.sort_unstable();
         s
     }
@@ -297,7 +331,10 @@ impl Graph {
                 .collect();
             stuck.sort_unstable();
             stuck.truncate(5);
-            return Err(Error::Graph(format!("cycle through node(s) {}", stuck.join(", "))));
+            return Err(Error::Graph(format!(
+                "cycle through node(s) {}",
+                stuck.join(", ")
+            )));
         }
         Ok(order)
     }
@@ -314,7 +351,14 @@ impl Graph {
             .collect();
         for (eid, target, slot) in edges {
             self.g.remove_edge(eid);
-            self.g.add_edge(new.node.0, target, Edge { port: new.port, slot });
+            self.g.add_edge(
+                new.node.0,
+                target,
+                Edge {
+                    port: new.port,
+                    slot,
+                },
+            );
         }
         for o in &mut self.outputs {
             if o.value == old {
@@ -334,7 +378,8 @@ impl Graph {
         for e in old {
             self.g.remove_edge(e);
         }
-        self.g.add_edge(v.node.0, node.0, Edge { port: v.port, slot });
+        self.g
+            .add_edge(v.node.0, node.0, Edge { port: v.port, slot });
     }
 
     /// Remove a node and its edges (inputs list is updated; graph outputs are not).
@@ -366,7 +411,11 @@ impl Graph {
                 stack.extend(self.g.neighbors_directed(n, Direction::Incoming));
             }
         }
-        let dead: Vec<NodeIndex<u32>> = self.g.node_indices().filter(|n| !live.contains(n)).collect();
+        let dead: Vec<NodeIndex<u32>> = self
+            .g
+            .node_indices()
+            .filter(|n| !live.contains(n))
+            .collect();
         for n in &dead {
             self.remove_node(NodeId(*n));
         }

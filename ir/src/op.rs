@@ -202,24 +202,44 @@ pub enum Op {
     /// `x`.
     Cast { to: DType },
     /// `x`: `pads` is `[begin_0.., end_0..]`, negative values crop.
-    Pad { pads: Vec<i64>, mode: PadMode, value: f32 },
+    Pad {
+        pads: Vec<i64>,
+        mode: PadMode,
+        value: f32,
+    },
     /// `x`.
     MaxPool(Pool2d),
     /// `x`.
-    AveragePool { pool: Pool2d, count_include_pad: bool },
+    AveragePool {
+        pool: Pool2d,
+        count_include_pad: bool,
+    },
     /// `x`.
     GlobalAveragePool,
     /// `x`.
     GlobalMaxPool,
     /// `x`: reduce over `axes` (sorted, unique; empty means all axes).
-    Reduce { kind: ReduceKind, axes: Vec<usize>, keepdims: bool },
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// `a, b, [c]`: `alpha * op(a) @ op(b) + beta * c`.
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
     /// `a, b` with numpy matmul semantics.
     MatMul,
     /// `x`: softmax (or log-softmax) along `axis`; with `coerce_2d` (opset < 13) the input is
     /// viewed as 2-D `[prod(shape[..axis]), prod(shape[axis..])]` and normalised per row.
-    Softmax { axis: usize, coerce_2d: bool, log: bool },
+    Softmax {
+        axis: usize,
+        coerce_2d: bool,
+        log: bool,
+    },
     /// `x`.
     Resize(Resize),
     /// `x, scale, zero_point`: output dtype is the zero point's dtype. Round half to even,
@@ -236,11 +256,22 @@ pub enum Op {
     /// `a, b, a_zp, b_zp` -> i32.
     MatMulInteger,
     /// QONNX `Quant` (fake quantization, float out): `x, scale, zero_point`.
-    Quant { bits: u32, signed: bool, narrow: bool, rounding: RoundingMode },
+    Quant {
+        bits: u32,
+        signed: bool,
+        narrow: bool,
+        rounding: RoundingMode,
+    },
     /// QONNX `BipolarQuant`: `x, scale` -> `scale * (x >= 0 ? 1 : -1)`.
     BipolarQuant,
     /// QONNX `Trunc`: `x, scale, zero_point`.
-    Trunc { in_bits: u32, out_bits: u32, rounding: RoundingMode, signed: bool, narrow: bool },
+    Trunc {
+        in_bits: u32,
+        out_bits: u32,
+        rounding: RoundingMode,
+        signed: bool,
+        narrow: bool,
+    },
 }
 
 /// How many inputs an op takes.

@@ -15,8 +15,16 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> R<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -54,7 +62,11 @@ pub fn window_out(
         ));
     }
     let span = padded - eff;
-    let mut out = if ceil_mode { span.div_ceil(stride) + 1 } else { span / stride + 1 };
+    let mut out = if ceil_mode {
+        span.div_ceil(stride) + 1
+    } else {
+        span / stride + 1
+    };
     // A last window must start inside the input or its leading padding (PyTorch/ONNX rule).
     if ceil_mode && (out - 1) * stride >= input + pad_begin {
         out -= 1;
@@ -64,7 +76,7 @@ pub fn window_out(
 
 fn expect_rank(t: &TensorType, r: usize, what: &str) -> R<()> {
     if t.rank() != r {
-        return Err(format!("{what} must have rank {r}, got {}", t))
+        return Err(format!("{what} must have rank {r}, got {}", t));
     }
     Ok(())
 }
@@ -78,18 +90,36 @@ fn expect_f32(t: &TensorType, what: &str) -> R<()> {
 
 fn expect_same_dtype(a: &TensorType, b: &TensorType, what: &str) -> R<()> {
     if a.dtype != b.dtype {
-        return Err(format!("{what}: dtypes differ ({} vs {})", a.dtype, b.dtype));
+        return Err(format!(
+            "{what}: dtypes differ ({} vs {})",
+            a.dtype, b.dtype
+        ));
     }
     Ok(())
 }
 
 fn pool_shape(x: &TensorType, p: &Pool2d) -> R<Vec<usize>> {
     expect_rank(x, 4, "pooling input")?;
-    let h = window_out(x.shape[2], p.kernel[0], p.strides[0], p.dilations[0], p.pads[0], p.pads[2], p.ceil_mode)?;
-    let w = window_out(x.shape[3], p.kernel[1], p.strides[1], p.dilations[1], p.pads[1], p.pads[3], p.ceil_mode)?;
-    if p.pads[0] >= p.kernel[0] * p.dilations[0] || p.pads[2] >= p.kernel[0] * p.dilations[0]
-        || p.pads[1] >= p.kernel[1] * p.dilations[1] || p.pads[3] >= p.kernel[1] * p.dilations[1]
-    {
+    let h = window_out(
+        x.shape[2],
+        p.kernel[0],
+        p.strides[0],
+        p.dilations[0],
+        p.pads[0],
+        p.pads[2],
+        p.ceil_mode,
+    )?;
+    let w = window_out(
+        x.shape[3],
+        p.kernel[1],
+        p.strides[1],
+        p.dilations[1],
+        p.pads[1],
+        p.pads[3],
+        p.ceil_mode,
+    )?;
+    let ext = |i: usize| p.kernel[i].saturating_mul(p.dilations[i]);
+    if p.pads[0] >= ext(0) || p.pads[2] >= ext(0) || p.pads[1] >= ext(1) || p.pads[3] >= ext(1) {
         return Err("pooling pads must be smaller than the kernel".into());
     }
     Ok(vec![x.shape[0], x.shape[1], h, w])
@@ -101,16 +131,41 @@ fn conv_shape(x: &TensorType, w: &TensorType, c: &crate::op::Conv2d) -> R<Vec<us
     let (n, cin, hin, win) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let (m, cpg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
     if c.group == 0 || cin % c.group != 0 || m % c.group != 0 {
-        return Err(format!("group {} must divide input channels {cin} and output channels {m}", c.group));
+        return Err(format!(
+            "group {} must divide input channels {cin} and output channels {m}",
+            c.group
+        ));
     }
     if cpg != cin / c.group {
-        return Err(format!("weight has {cpg} input channels per group, input has {cin} channels in {} group(s)", c.group));
+        return Err(format!(
+            "weight has {cpg} input channels per group, input has {cin} channels in {} group(s)",
+            c.group
+        ));
     }
     if [kh, kw] != c.kernel {
-        return Err(format!("kernel_shape {:?} does not match weight {:?}", c.kernel, w.shape));
+        return Err(format!(
+            "kernel_shape {:?} does not match weight {:?}",
+            c.kernel, w.shape
+        ));
     }
-    let h = window_out(hin, kh, c.strides[0], c.dilations[0], c.pads[0], c.pads[2], false)?;
-    let wo = window_out(win, kw, c.strides[1], c.dilations[1], c.pads[1], c.pads[3], false)?;
+    let h = window_out(
+        hin,
+        kh,
+        c.strides[0],
+        c.dilations[0],
+        c.pads[0],
+        c.pads[2],
+        false,
+    )?;
+    let wo = window_out(
+        win,
+        kw,
+        c.strides[1],
+        c.dilations[1],
+        c.pads[1],
+        c.pads[3],
+        false,
+    )?;
     Ok(vec![n, m, h, wo])
 }
 
@@ -123,19 +178,33 @@ fn check_bias(b: Option<&&TensorType>, m: usize) -> R<()> {
     Ok(())
 }
 
-fn check_qparam(s: &TensorType, zp: Option<&TensorType>, axis: Option<usize>, x: &TensorType) -> R<()> {
+fn check_qparam(
+    s: &TensorType,
+    zp: Option<&TensorType>,
+    axis: Option<usize>,
+    x: &TensorType,
+) -> R<()> {
     expect_f32(s, "scale")?;
     let want = match axis {
         None => 1,
-        Some(a) => *x.shape.get(a).ok_or(format!("quantization axis {a} out of range for {x}"))?,
+        Some(a) => *x
+            .shape
+            .get(a)
+            .ok_or(format!("quantization axis {a} out of range for {x}"))?,
     };
     let n = s.numel();
     if n != want || (axis.is_some() && s.rank() != 1) || (axis.is_none() && s.rank() > 1) {
-        return Err(format!("scale has shape {:?}, expected {} element(s)", s.shape, want));
+        return Err(format!(
+            "scale has shape {:?}, expected {} element(s)",
+            s.shape, want
+        ));
     }
     if let Some(zp) = zp {
         if zp.shape != s.shape {
-            return Err(format!("zero point shape {:?} differs from scale shape {:?}", zp.shape, s.shape));
+            return Err(format!(
+                "zero point shape {:?} differs from scale shape {:?}",
+                zp.shape, s.shape
+            ));
         }
     }
     Ok(())
@@ -145,8 +214,16 @@ fn matmul_shape(a: &[usize], b: &[usize]) -> R<Vec<usize>> {
     if a.is_empty() || b.is_empty() {
         return Err("matmul operands must have rank >= 1".into());
     }
-    let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    let a2: Vec<usize> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<usize> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != k2 {
@@ -165,7 +242,11 @@ fn matmul_shape(a: &[usize], b: &[usize]) -> R<Vec<usize>> {
 /// Infer the output types of `op` applied to inputs of types `ins`.
 pub fn infer(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
     if !op.arity().accepts(ins.len()) {
-        return Err(format!("expects {:?} inputs, got {}", op.arity(), ins.len()));
+        return Err(format!(
+            "expects {:?} inputs, got {}",
+            op.arity(),
+            ins.len()
+        ));
     }
     let outs = infer_inner(op, ins)?;
     for t in &outs {
@@ -195,26 +276,38 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             expect_rank(x, 4, "input")?;
             expect_rank(w, 4, "weight")?;
             if c.group == 0 || x.shape[1] % c.group != 0 || w.shape[0] != x.shape[1] {
-                return Err(format!("weight {:?} does not fit input {:?} with group {}", w.shape, x.shape, c.group));
+                return Err(format!(
+                    "weight {:?} does not fit input {:?} with group {}",
+                    w.shape, x.shape, c.group
+                ));
             }
             if [w.shape[2], w.shape[3]] != c.kernel {
-                return Err(format!("kernel_shape {:?} does not match weight {:?}", c.kernel, w.shape));
+                return Err(format!(
+                    "kernel_shape {:?} does not match weight {:?}",
+                    c.kernel, w.shape
+                ));
             }
-            let m = w.shape[1] * c.group;
+            let m = w.shape[1]
+                .checked_mul(c.group)
+                .ok_or("output channels overflow")?;
             let mut sp = [0usize; 2];
+            #[allow(clippy::needless_range_loop)]
             for i in 0..2 {
-                if c.strides[i] == 0 || c.dilations[i] == 0 {
-                    return Err("strides and dilations must be positive".into());
+                if c.strides[i] == 0 || c.dilations[i] == 0 || c.kernel[i] == 0 {
+                    return Err("kernel, strides and dilations must be positive".into());
                 }
                 if c.output_padding[i] >= c.strides[i].max(c.dilations[i]) {
                     return Err("output_padding must be smaller than stride or dilation".into());
                 }
-                let full = (x.shape[2 + i].max(1) - 1) * c.strides[i] + c.output_padding[i] + (c.kernel[i] - 1) * c.dilations[i] + 1;
-                let p = c.pads[i] + c.pads[i + 2];
+                let full = (x.shape[2 + i].max(1) as u128 - 1) * c.strides[i] as u128
+                    + c.output_padding[i] as u128
+                    + (c.kernel[i] as u128 - 1) * c.dilations[i] as u128
+                    + 1;
+                let p = c.pads[i] as u128 + c.pads[i + 2] as u128;
                 if full <= p {
                     return Err("pads remove the whole output".into());
                 }
-                sp[i] = full - p;
+                sp[i] = usize::try_from(full - p).map_err(|_| "output size overflows")?;
             }
             check_bias(ins.get(2), m)?;
             one(TensorType::f32(vec![x.shape[0], m, sp[0], sp[1]]))
@@ -228,15 +321,28 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             for (i, t) in ins[1..].iter().enumerate() {
                 expect_f32(t, "parameter")?;
                 if t.shape != [x.shape[1]] {
-                    return Err(format!("parameter {} must have shape [{}], got {:?}", i + 1, x.shape[1], t.shape));
+                    return Err(format!(
+                        "parameter {} must have shape [{}], got {:?}",
+                        i + 1,
+                        x.shape[1],
+                        t.shape
+                    ));
                 }
             }
             one(x.with_shape(x.shape.clone()))
         }
         Op::Unary(u) => {
             let x = x.unwrap();
-            let int_ok = matches!(u, UnaryOp::Relu | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign);
-            if x.dtype != DType::F32 && !(int_ok && x.dtype.int_range().is_some_and(|(lo, _)| lo < 0 || *u == UnaryOp::Relu || *u == UnaryOp::Abs || *u == UnaryOp::Sign)) {
+            let int_ok = matches!(
+                u,
+                UnaryOp::Relu | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign
+            );
+            if x.dtype != DType::F32
+                && !(int_ok
+                    && x.dtype.int_range().is_some_and(|(lo, _)| {
+                        lo < 0 || *u == UnaryOp::Relu || *u == UnaryOp::Abs || *u == UnaryOp::Sign
+                    }))
+            {
                 return Err(format!("unsupported dtype {}", x.dtype));
             }
             one(x.with_shape(x.shape.clone()))
@@ -261,7 +367,10 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             expect_f32(s, "slope")?;
             let b = broadcast(&x.shape, &s.shape)?;
             if b != x.shape {
-                return Err(format!("slope {:?} does not broadcast to input {:?}", s.shape, x.shape));
+                return Err(format!(
+                    "slope {:?} does not broadcast to input {:?}",
+                    s.shape, x.shape
+                ));
             }
             one(x.with_shape(x.shape.clone()))
         }
@@ -282,8 +391,13 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             s[*axis] = 0;
             for t in ins {
                 expect_same_dtype(f, t, "inputs")?;
-                if t.rank() != f.rank() || (0..f.rank()).any(|i| i != *axis && t.shape[i] != f.shape[i]) {
-                    return Err(format!("input shapes {:?} and {:?} differ off axis {axis}", f.shape, t.shape));
+                if t.rank() != f.rank()
+                    || (0..f.rank()).any(|i| i != *axis && t.shape[i] != f.shape[i])
+                {
+                    return Err(format!(
+                        "input shapes {:?} and {:?} differ off axis {axis}",
+                        f.shape, t.shape
+                    ));
                 }
                 s[*axis] += t.shape[*axis];
             }
@@ -294,8 +408,12 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             if *axis >= x.rank() {
                 return Err(format!("axis {axis} out of range for rank {}", x.rank()));
             }
-            if sizes.is_empty() || sizes.iter().sum::<usize>() != x.shape[*axis] {
-                return Err(format!("split sizes {sizes:?} do not sum to {}", x.shape[*axis]));
+            let total = sizes.iter().try_fold(0usize, |acc, &n| acc.checked_add(n));
+            if sizes.is_empty() || total != Some(x.shape[*axis]) {
+                return Err(format!(
+                    "split sizes {sizes:?} do not sum to {}",
+                    x.shape[*axis]
+                ));
             }
             Ok(sizes
                 .iter()
@@ -319,16 +437,31 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
                 if a.step == 0 {
                     return Err("slice step must not be 0".into());
                 }
-                let n = if a.step > 0 {
+                let (start, end, step) = (a.start as i128, a.end as i128, a.step as i128);
+                let n = if step > 0 {
                     if a.start < 0 || a.end > d || a.start > d {
-                        return Err(format!("slice [{}, {}) not normalised for size {d}", a.start, a.end));
+                        return Err(format!(
+                            "slice [{}, {}) not normalised for size {d}",
+                            a.start, a.end
+                        ));
                     }
-                    if a.end > a.start { (a.end - a.start + a.step - 1) / a.step } else { 0 }
+                    if end > start {
+                        (end - start + step - 1) / step
+                    } else {
+                        0
+                    }
                 } else {
                     if a.start >= d.max(1) || a.end < -1 || a.start < -1 {
-                        return Err(format!("slice [{}, {}) not normalised for size {d}", a.start, a.end));
+                        return Err(format!(
+                            "slice [{}, {}) not normalised for size {d}",
+                            a.start, a.end
+                        ));
                     }
-                    if a.start > a.end { (a.start - a.end + (-a.step) - 1) / (-a.step) } else { 0 }
+                    if start > end {
+                        (start - end - step - 1) / (-step)
+                    } else {
+                        0
+                    }
                 };
                 s[a.axis] = n as usize;
             }
@@ -338,7 +471,11 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             let x = x.unwrap();
             let n = checked_numel(shape)?;
             if n != x.numel() {
-                return Err(format!("cannot reshape {:?} ({} elements) to {shape:?} ({n})", x.shape, x.numel()));
+                return Err(format!(
+                    "cannot reshape {:?} ({} elements) to {shape:?} ({n})",
+                    x.shape,
+                    x.numel()
+                ));
             }
             one(x.with_shape(shape.clone()))
         }
@@ -347,7 +484,10 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             let mut sorted = perm.clone();
             sorted.sort_unstable();
             if sorted != (0..x.rank()).collect::<Vec<_>>() {
-                return Err(format!("perm {perm:?} is not a permutation of rank {}", x.rank()));
+                return Err(format!(
+                    "perm {perm:?} is not a permutation of rank {}",
+                    x.rank()
+                ));
             }
             one(x.with_shape(perm.iter().map(|&p| x.shape[p]).collect()))
         }
@@ -376,16 +516,20 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
         Op::Pad { pads, .. } => {
             let x = x.unwrap();
             if pads.len() != 2 * x.rank() {
-                return Err(format!("pads has {} entries, expected {}", pads.len(), 2 * x.rank()));
+                return Err(format!(
+                    "pads has {} entries, expected {}",
+                    pads.len(),
+                    2 * x.rank()
+                ));
             }
             let r = x.rank();
             let mut s = Vec::with_capacity(r);
             for i in 0..r {
-                let v = x.shape[i] as i64 + pads[i] + pads[i + r];
+                let v = x.shape[i] as i128 + pads[i] as i128 + pads[i + r] as i128;
                 if v < 0 {
                     return Err(format!("pads {pads:?} make axis {i} negative"));
                 }
-                s.push(v as usize);
+                s.push(usize::try_from(v).map_err(|_| format!("pads {pads:?} overflow axis {i}"))?);
             }
             one(x.with_shape(s))
         }
@@ -413,7 +557,11 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             s[2..].iter_mut().for_each(|d| *d = 1);
             one(x.with_shape(s))
         }
-        Op::Reduce { kind, axes, keepdims } => {
+        Op::Reduce {
+            kind,
+            axes,
+            keepdims,
+        } => {
             let x = x.unwrap();
             if matches!(kind, crate::op::ReduceKind::Mean) {
                 expect_f32(x, "input")?;
@@ -433,16 +581,29 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             }
             one(x.with_shape(s))
         }
-        Op::Gemm { trans_a, trans_b, .. } => {
+        Op::Gemm {
+            trans_a, trans_b, ..
+        } => {
             let (a, b) = (ins[0], ins[1]);
             expect_f32(a, "A")?;
             expect_f32(b, "B")?;
             expect_rank(a, 2, "A")?;
             expect_rank(b, 2, "B")?;
-            let (m, k) = if *trans_a { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
-            let (k2, n) = if *trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+            let (m, k) = if *trans_a {
+                (a.shape[1], a.shape[0])
+            } else {
+                (a.shape[0], a.shape[1])
+            };
+            let (k2, n) = if *trans_b {
+                (b.shape[1], b.shape[0])
+            } else {
+                (b.shape[0], b.shape[1])
+            };
             if k != k2 {
-                return Err(format!("inner dimensions differ: A {:?}, B {:?}", a.shape, b.shape));
+                return Err(format!(
+                    "inner dimensions differ: A {:?}, B {:?}",
+                    a.shape, b.shape
+                ));
             }
             if let Some(c) = ins.get(2) {
                 expect_f32(c, "C")?;
@@ -477,7 +638,12 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             if r.mode == crate::op::ResizeMode::Linear {
                 expect_f32(x, "input")?;
             }
-            let s: Vec<usize> = x.shape.iter().zip(&r.scales).map(|(&d, &s)| (d as f64 * s as f64).floor() as usize).collect();
+            let s: Vec<usize> = x
+                .shape
+                .iter()
+                .zip(&r.scales)
+                .map(|(&d, &s)| (d as f64 * s as f64).floor() as usize)
+                .collect();
             checked_numel(&s)?;
             one(x.with_shape(s))
         }
@@ -500,23 +666,36 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             one(TensorType::f32(x.shape.clone()))
         }
         Op::QLinearConv(c) => {
-            let (x, xs, xzp, w, ws, wzp, ys, yzp) = (ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], ins[6], ins[7]);
+            let (x, xs, xzp, w, ws, wzp, ys, yzp) = (
+                ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], ins[6], ins[7],
+            );
             check_qparam(xs, Some(xzp), None, x)?;
             check_qparam(ys, Some(yzp), None, x)?;
             expect_same_dtype(x, xzp, "x and x_zero_point")?;
             expect_same_dtype(w, wzp, "w and w_zero_point")?;
             let s = conv_shape(x, w, c)?;
-            check_qparam(ws, Some(wzp), if ws.numel() == 1 && ws.rank() <= 1 { None } else { Some(0) }, w)?;
+            check_qparam(
+                ws,
+                Some(wzp),
+                if ws.numel() == 1 && ws.rank() <= 1 {
+                    None
+                } else {
+                    Some(0)
+                },
+                w,
+            )?;
             if let Some(b) = ins.get(8) {
                 if b.dtype != DType::I32 {
                     return Err("bias must be i32".into());
                 }
-                check_bias(Some(&b), s[1])?;
+                check_bias(Some(b), s[1])?;
             }
             one(TensorType::new(yzp.dtype, s))
         }
         Op::QLinearMatMul => {
-            let (a, as_, azp, b, bs, bzp, ys, yzp) = (ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], ins[6], ins[7]);
+            let (a, as_, azp, b, bs, bzp, ys, yzp) = (
+                ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], ins[6], ins[7],
+            );
             expect_same_dtype(a, azp, "a and a_zero_point")?;
             expect_same_dtype(b, bzp, "b and b_zero_point")?;
             for (s, z) in [(as_, azp), (bs, bzp), (ys, yzp)] {
@@ -525,7 +704,10 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
                     return Err("scale and zero point shapes differ".into());
                 }
             }
-            one(TensorType::new(yzp.dtype, matmul_shape(&a.shape, &b.shape)?))
+            one(TensorType::new(
+                yzp.dtype,
+                matmul_shape(&a.shape, &b.shape)?,
+            ))
         }
         Op::ConvInteger(c) => {
             let (x, w, xzp, wzp) = (ins[0], ins[1], ins[2], ins[3]);
@@ -566,7 +748,10 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             }
             for t in [s, zp] {
                 if broadcast(&x.shape, &t.shape)? != x.shape {
-                    return Err(format!("parameter {:?} does not broadcast to {:?}", t.shape, x.shape));
+                    return Err(format!(
+                        "parameter {:?} does not broadcast to {:?}",
+                        t.shape, x.shape
+                    ));
                 }
             }
             one(x.with_shape(x.shape.clone()))
@@ -576,7 +761,10 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             expect_f32(x, "input")?;
             expect_f32(s, "scale")?;
             if broadcast(&x.shape, &s.shape)? != x.shape {
-                return Err(format!("scale {:?} does not broadcast to {:?}", s.shape, x.shape));
+                return Err(format!(
+                    "scale {:?} does not broadcast to {:?}",
+                    s.shape, x.shape
+                ));
             }
             one(x.with_shape(x.shape.clone()))
         }

@@ -24,10 +24,16 @@ impl Tensor {
     pub fn from_f32(shape: &[usize], values: Vec<f32>) -> Result<Tensor, String> {
         let n = checked_numel(shape)?;
         if n != values.len() {
-            return Err(format!("shape {shape:?} needs {n} values, got {}", values.len()));
+            return Err(format!(
+                "shape {shape:?} needs {n} values, got {}",
+                values.len()
+            ));
         }
         let a = ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| e.to_string())?;
-        Ok(Tensor { dtype: DType::F32, data: Data::F32(a) })
+        Ok(Tensor {
+            dtype: DType::F32,
+            data: Data::F32(a),
+        })
     }
 
     /// An integer-like tensor from a flat row-major vector; values must be in range.
@@ -38,23 +44,35 @@ impl Tensor {
         dtype.validate()?;
         let n = checked_numel(shape)?;
         if n != values.len() {
-            return Err(format!("shape {shape:?} needs {n} values, got {}", values.len()));
+            return Err(format!(
+                "shape {shape:?} needs {n} values, got {}",
+                values.len()
+            ));
         }
         if let Some(v) = values.iter().find(|&&v| !dtype.contains(v)) {
             return Err(format!("value {v} is out of range for {dtype}"));
         }
         let a = ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| e.to_string())?;
-        Ok(Tensor { dtype, data: Data::Int(a) })
+        Ok(Tensor {
+            dtype,
+            data: Data::Int(a),
+        })
     }
 
     pub fn f32_array(a: ArrayD<f32>) -> Tensor {
-        Tensor { dtype: DType::F32, data: Data::F32(a) }
+        Tensor {
+            dtype: DType::F32,
+            data: Data::F32(a),
+        }
     }
 
     /// Build from an i64 array; the caller guarantees the values fit `dtype`.
     pub fn int_array(dtype: DType, a: ArrayD<i64>) -> Tensor {
         debug_assert!(dtype.is_int());
-        Tensor { dtype, data: Data::Int(a) }
+        Tensor {
+            dtype,
+            data: Data::Int(a),
+        }
     }
 
     pub fn scalar_f32(v: f32) -> Tensor {
@@ -120,7 +138,10 @@ impl Tensor {
             return false;
         }
         match (&self.data, &other.data) {
-            (Data::F32(a), Data::F32(b)) => a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits()),
+            (Data::F32(a), Data::F32(b)) => a
+                .iter()
+                .zip(b.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
             (Data::Int(a), Data::Int(b)) => a == b,
             _ => false,
         }

@@ -15,7 +15,9 @@ pub fn checked_numel(shape: &[usize]) -> Result<usize, String> {
         n = n
             .checked_mul(d)
             .filter(|&n| n <= MAX_ELEMENTS)
-            .ok_or_else(|| format!("shape {shape:?} exceeds the limit of {MAX_ELEMENTS} elements"))?;
+            .ok_or_else(|| {
+                format!("shape {shape:?} exceeds the limit of {MAX_ELEMENTS} elements")
+            })?;
     }
     Ok(n)
 }
@@ -30,7 +32,11 @@ pub struct TensorType {
 
 impl TensorType {
     pub fn new(dtype: DType, shape: impl Into<Vec<usize>>) -> Self {
-        TensorType { dtype, shape: shape.into(), quant: None }
+        TensorType {
+            dtype,
+            shape: shape.into(),
+            quant: None,
+        }
     }
 
     pub fn f32(shape: impl Into<Vec<usize>>) -> Self {
@@ -72,11 +78,19 @@ impl TensorType {
     }
 
     pub fn with_dtype(&self, dtype: DType) -> Self {
-        TensorType { dtype, shape: self.shape.clone(), quant: None }
+        TensorType {
+            dtype,
+            shape: self.shape.clone(),
+            quant: None,
+        }
     }
 
     pub fn with_shape(&self, shape: Vec<usize>) -> Self {
-        TensorType { dtype: self.dtype, shape, quant: None }
+        TensorType {
+            dtype: self.dtype,
+            shape,
+            quant: None,
+        }
     }
 }
 

@@ -21,11 +21,18 @@ pub fn verify(g: &Graph) -> Result<()> {
         let err = |m: String| Error::node(name, opname, m);
         let slots = g.input_slots(id);
         if slots.iter().enumerate().any(|(i, &s)| s as usize != i) {
-            errs.push(err(format!("input slots {slots:?} are not 0..{}", slots.len())));
+            errs.push(err(format!(
+                "input slots {slots:?} are not 0..{}",
+                slots.len()
+            )));
             continue;
         }
         if !node.op.arity().accepts(slots.len()) {
-            errs.push(err(format!("expects {:?} inputs, got {}", node.op.arity(), slots.len())));
+            errs.push(err(format!(
+                "expects {:?} inputs, got {}",
+                node.op.arity(),
+                slots.len()
+            )));
             continue;
         }
         if node.outputs.len() != node.op.num_outputs() {
@@ -58,7 +65,8 @@ pub fn verify(g: &Graph) -> Result<()> {
             },
             op => {
                 let ins = g.node_inputs(id);
-                let tys: Result<Vec<&TensorType>> = ins.iter().map(|v| g.try_value_type(*v)).collect();
+                let tys: Result<Vec<&TensorType>> =
+                    ins.iter().map(|v| g.try_value_type(*v)).collect();
                 match tys {
                     Err(e) => errs.push(err(e.to_string())),
                     Ok(tys) => match crate::shape::infer(op, &tys) {
@@ -66,7 +74,9 @@ pub fn verify(g: &Graph) -> Result<()> {
                         Ok(inferred) => {
                             for (i, (a, b)) in inferred.iter().zip(&node.outputs).enumerate() {
                                 if a.dtype != b.dtype || a.shape != b.shape {
-                                    errs.push(err(format!("output {i} has type {b}, inferred {a}")));
+                                    errs.push(err(format!(
+                                        "output {i} has type {b}, inferred {a}"
+                                    )));
                                 }
                             }
                         }
@@ -77,7 +87,10 @@ pub fn verify(g: &Graph) -> Result<()> {
     }
     for &i in g.inputs() {
         if !g.contains(i) || g.node(i).op != Op::Input {
-            errs.push(Error::Graph(format!("graph input {} is not an input node", i.index())));
+            errs.push(Error::Graph(format!(
+                "graph input {} is not an input node",
+                i.index()
+            )));
         }
     }
     if g.outputs().is_empty() {
@@ -85,7 +98,10 @@ pub fn verify(g: &Graph) -> Result<()> {
     }
     for o in g.outputs() {
         if g.try_value_type(o.value).is_err() {
-            errs.push(Error::Graph(format!("output '{}' refers to a missing value", o.name)));
+            errs.push(Error::Graph(format!(
+                "output '{}' refers to a missing value",
+                o.name
+            )));
         }
     }
     if let Err(e) = g.topo_order() {
