@@ -13,6 +13,7 @@ pub mod graph;
 pub mod interp;
 pub mod op;
 pub mod shape;
+pub mod stats;
 pub mod tensor;
 pub mod text;
 pub mod types;
