@@ -1,8 +1,11 @@
 //! ONNX model import: model and graph walk, the value table, constant folding and errors.
 //!
 //! The walk:
-//! 1. opsets: the default domain (`""` / `ai.onnx`) must be 6..=21; the QONNX domains
-//!    (`qonnx.custom_op.general`, `finn.custom_op.general`) are accepted;
+//! 1. opsets: the default domain (`""` / `ai.onnx`) must be 6..=[`MAX_OPSET`]; the QONNX
+//!    domains (`qonnx.custom_op.general`, `finn.custom_op.general`) are accepted. Opsets 22–28
+//!    changed the supported ops only by admitting new element types (bfloat16, float8/4,
+//!    int2) and attributes for them, which are rejected where they appear; op versions whose
+//!    meaning lnc has not reviewed ([`unreviewed_version`]) are rejected per node;
 //! 2. initializers become constants (decoded with size checks); graph inputs that have an
 //!    initializer are constants too; the other inputs get static shapes
 //!    ([`LoadOptions::input_shapes`] overrides, a symbolic first dimension becomes 1);
@@ -57,6 +60,20 @@ pub(crate) const FOLD_BUDGET: usize = 1 << 26;
 const QONNX_DOMAINS: [&str; 2] = ["qonnx.custom_op.general", "finn.custom_op.general"];
 
 /// Import a decoded model.
+/// Newest default-domain opset accepted.
+pub const MAX_OPSET: i64 = 28;
+
+/// Op versions after opset 21 whose semantics differ from what the handlers implement in ways
+/// not caught by the attribute and dtype checks. Returns the version in force at `opset`, if
+/// it is one of them.
+fn unreviewed_version(op: &str, opset: i64) -> Option<i64> {
+    const UNREVIEWED: &[(&str, i64)] = &[("DepthToSpace", 28), ("SpaceToDepth", 28)];
+    UNREVIEWED
+        .iter()
+        .find(|(o, v)| *o == op && *v <= opset)
+        .map(|(_, v)| *v)
+}
+
 pub(crate) fn import_model(m: &ModelProto, opts: &LoadOptions) -> Result<Graph> {
     let gp = m
         .graph
@@ -74,10 +91,10 @@ pub(crate) fn import_model(m: &ModelProto, opts: &LoadOptions) -> Result<Graph> 
         .iter()
         .any(|n| is_default_domain(n.domain.as_deref()));
     let opset = match opset {
-        Some(v) if (6..=21).contains(&v) => v,
+        Some(v) if (6..=MAX_OPSET).contains(&v) => v,
         Some(v) => {
             return Err(Error::Unsupported(format!(
-                "ONNX opset {v} is not supported (lnc reads opsets 6 to 21)"
+                "ONNX opset {v} is not supported (lnc reads opsets 6 to {MAX_OPSET})"
             )))
         }
         None if uses_default => {
@@ -248,6 +265,14 @@ impl Importer {
             read: RefCell::new(vec![false; np.attribute.len()]),
         };
         let outs = if is_default_domain(Some(domain)) {
+            if let Some(v) = unreviewed_version(op, self.opset) {
+                return Err(n.err(format!(
+                    "version {v} of {op} (opset {}) is not supported; models at opset {} or \
+                     lower use a supported version",
+                    self.opset,
+                    v - 1
+                )));
+            }
             self.default_op(&n)?
         } else if QONNX_DOMAINS.contains(&domain) {
             match op {
