@@ -9,6 +9,11 @@ and with `lnc run`, and compares every output:
   * --qdq (ORT runs the unfused QDQ graph): the model is first quantized with onnxruntime.quantization.quantize_static (QDQ
     format, int8 weights / uint8 activations as ORT defaults, calibrated on seeded inputs);
     outputs must agree within one quantization step of the output's DequantizeLinear.
+Both sides evaluate a QDQ graph in float (DequantizeLinear -> float op -> QuantizeLinear);
+float summation order differs between lnc's interpreter and ORT's kernels, so a value that lies
+within float rounding of a .5 boundary can quantize one step apart (about 1 in 10^5 values per
+layer). Shallow models agree exactly; deep models at 224x224 accumulate such flips, so their
+callers pass a larger --qdq-steps. The integer lowering (QLinearConv semantics) is bit-exact.
 Prints one JSON line with the measured numbers; exit status 1 on a mismatch, 2 on an lnc error.
 """
 import argparse
@@ -89,6 +94,13 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--qdq", action="store_true")
     ap.add_argument("--per-channel", action="store_true")
+    ap.add_argument(
+        "--qdq-steps",
+        type=float,
+        default=1.0,
+        help="allowed output difference in quantization steps (deep 224x224 models accumulate "
+        "rare rounding flips of intermediate layers, see the module doc)",
+    )
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
 
@@ -141,13 +153,18 @@ def main():
         ref_max = float(np.max(np.abs(want))) if want.size else 0.0
         if args.qdq:
             step = output_step(model, name)
-            tol = (step if step is not None else 1e-4 * ref_max) * 1.0001 + 1e-6
+            tol = (step if step is not None else 1e-4 * ref_max) * args.qdq_steps * 1.0001 + 1e-6
         else:
             step = None
             tol = 1e-4 * ref_max + 1e-6
         good = diff <= tol and np.all(np.isfinite(got) == np.isfinite(want))
         ok &= bool(good)
-        worst["outputs"].append({"name": name, "max_abs_diff": diff, "max_abs_ref": ref_max, "tol": tol, "quant_step": step, "ok": bool(good)})
+        entry = {"name": name, "max_abs_diff": diff, "max_abs_ref": ref_max, "tol": tol, "quant_step": step, "ok": bool(good)}
+        if step:
+            d = np.abs(got.astype(np.float64) - want.astype(np.float64)) / step
+            entry["frac_exact"] = float(np.mean(d < 0.01))
+            entry["frac_within_1_step"] = float(np.mean(d < 1.01))
+        worst["outputs"].append(entry)
     if not ok:
         worst["status"] = "mismatch"
     print(json.dumps(worst))

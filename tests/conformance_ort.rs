@@ -40,6 +40,11 @@ fn compare(py: &std::path::Path, model: &str, extra: &[&str], tag: &str) -> Resu
     if tag.contains("perchannel") {
         cmd.arg("--per-channel");
     }
+    if qdq && tag.contains("224") {
+        // Deep full-size models accumulate rare intermediate rounding flips (see
+        // scripts/ort_compare.py); tiny ones must agree within one step.
+        cmd.args(["--qdq-steps", "8"]);
+    }
     let out = cmd.output().expect("run ort_compare.py");
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() {
