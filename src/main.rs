@@ -3,6 +3,7 @@
 //! Errors print as `error: ...` with their causes and exit with code 1; usage errors exit
 //! with code 2 (clap). The commands live here, the wiring between crates in [`driver`].
 
+mod bench;
 mod cli;
 mod driver;
 mod inspect;
@@ -10,14 +11,15 @@ mod npy;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, ConvertArgs, InspectArgs, RunArgs, ZooArgs};
+use cli::{Cli, Command, ConvertArgs, InspectArgs, OptArgs, RunArgs, ZooArgs};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli.command) {
+    let loaded = driver::set_input_shapes(&cli.input_shapes);
+    match loaded.and_then(|()| dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -32,6 +34,10 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Run(a) => run(a),
         Command::Zoo(a) => zoo(a),
         Command::Convert(a) => convert(a),
+        Command::Passes => emit(&driver::passes_listing()),
+        Command::Opt(a) => opt(a),
+        Command::Build(a) => bench::build(a),
+        Command::Bench(a) => bench::bench(a),
     }
 }
 
@@ -160,6 +166,48 @@ fn convert(a: ConvertArgs) -> Result<()> {
     driver::Format::of(&a.output)?;
     let g = driver::load_model(&a.model)?;
     driver::save_model(&g, &a.output)
+}
+
+fn opt(a: OptArgs) -> Result<()> {
+    driver::Format::of(&a.output)?;
+    let g = driver::load_model(&a.model)?;
+    let mut o = driver::OptOptions {
+        target: None,
+        passes: a.passes,
+        exclude: a.exclude,
+        explain: a.explain,
+        dump_after: a.dump_after,
+        eqsat: lnc_passes::EqsatOptions::default(),
+    };
+    if let Some(t) = &a.target {
+        o.target = Some(t.parse().map_err(anyhow::Error::msg)?);
+    }
+    if let Some(r) = a.rules {
+        o.eqsat.families = r
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    if let Some(n) = a.node_limit {
+        o.eqsat.node_limit = n;
+    }
+    if let Some(n) = a.iter_limit {
+        o.eqsat.iter_limit = n;
+    }
+    if let Some(ms) = a.time_limit_ms {
+        o.eqsat.time_limit = std::time::Duration::from_millis(ms);
+    }
+    let report = driver::optimize(g, &o)?;
+    driver::save_model(&report.graph, &a.output)?;
+    let mut out = String::new();
+    if a.explain {
+        out.push_str(&report.explain_text());
+    }
+    if a.stats {
+        out.push_str(&report.stats_text());
+    }
+    emit(&out)
 }
 
 #[cfg(test)]

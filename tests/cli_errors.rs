@@ -56,3 +56,24 @@ fn random_bytes_and_truncated_files_are_errors() {
         check(p.to_str().unwrap());
     }
 }
+
+#[test]
+fn input_shape_resolves_symbolic_dims_and_is_checked() {
+    let m = "frontend/tests/data/bad_symbolic_dim.onnx";
+    let ok = lnc(&["inspect", m, "--input-shape", "x=1,5"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("x  f32[1,5]"), "{}", ok.stdout);
+    let mut report = Vec::new();
+    for bad in ["x=2,3,8,8", "x=1,a", "x", "z=3"] {
+        let mut args = vec!["inspect", m, "--input-shape", "x=1,5"];
+        if bad == "z=3" {
+            args.extend(["--input-shape", bad]);
+        } else {
+            args = vec!["inspect", m, "--input-shape", bad];
+        }
+        let r = lnc(&args);
+        assert_eq!(r.code, 1, "{bad}: {}", r.stderr);
+        report.push(format!("{bad}: {}", r.stderr));
+    }
+    insta::assert_snapshot!(report.join(""));
+}

@@ -10,6 +10,7 @@
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod cpu;
 pub mod interp;
 pub mod op;
 pub mod shape;

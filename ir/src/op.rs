@@ -156,6 +156,143 @@ pub struct SliceAxis {
     pub step: i64,
 }
 
+/// The activation at the end of a fused epilogue. Each one is the op [`Activation::ops`]
+/// names, so the interpreter evaluates a fused op as the composition of existing kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Activation {
+    /// No activation.
+    Identity,
+    Relu,
+    /// `Clip { min, max }` (ReLU6 is `Clip { 0, 6 }`).
+    Clip {
+        min: f64,
+        max: f64,
+    },
+    HardSwish,
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    Sigmoid,
+    /// `x * sigmoid(x)` (SiLU / swish), as `Sigmoid` then `Mul(x, s)`.
+    Silu,
+    LeakyRelu {
+        alpha: f32,
+    },
+    /// `PRelu` with a slope tensor; the slope is the op's last input.
+    PRelu,
+}
+
+impl Activation {
+    /// The activation an op computes on its first input, if it is one.
+    pub fn from_op(op: &Op) -> Option<Activation> {
+        Some(match op {
+            Op::Identity => Activation::Identity,
+            Op::Unary(UnaryOp::Relu) => Activation::Relu,
+            Op::Unary(UnaryOp::HardSwish) => Activation::HardSwish,
+            Op::Unary(UnaryOp::Sigmoid) => Activation::Sigmoid,
+            Op::Clip { min, max } => Activation::Clip {
+                min: *min,
+                max: *max,
+            },
+            Op::HardSigmoid { alpha, beta } => Activation::HardSigmoid {
+                alpha: *alpha,
+                beta: *beta,
+            },
+            Op::LeakyRelu { alpha } => Activation::LeakyRelu { alpha: *alpha },
+            Op::PRelu => Activation::PRelu,
+            _ => return None,
+        })
+    }
+
+    /// The ops that compute the activation, in order: none for `Identity`; `Sigmoid` then
+    /// `Mul` (applied as `x * s`) for `Silu`; otherwise the one op (`PRelu` takes the slope
+    /// as its second input).
+    pub fn ops(self) -> Vec<Op> {
+        match self {
+            Activation::Identity => vec![],
+            Activation::Relu => vec![Op::Unary(UnaryOp::Relu)],
+            Activation::Clip { min, max } => vec![Op::Clip { min, max }],
+            Activation::HardSwish => vec![Op::Unary(UnaryOp::HardSwish)],
+            Activation::HardSigmoid { alpha, beta } => vec![Op::HardSigmoid { alpha, beta }],
+            Activation::Sigmoid => vec![Op::Unary(UnaryOp::Sigmoid)],
+            Activation::Silu => vec![Op::Unary(UnaryOp::Sigmoid), Op::Binary(BinaryOp::Mul)],
+            Activation::LeakyRelu { alpha } => vec![Op::LeakyRelu { alpha }],
+            Activation::PRelu => vec![Op::PRelu],
+        }
+    }
+
+    /// The `.lnir` word of the activation.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Clip { .. } => "clip",
+            Activation::HardSwish => "hard_swish",
+            Activation::HardSigmoid { .. } => "hard_sigmoid",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Silu => "silu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::PRelu => "prelu",
+        }
+    }
+
+    /// Whether the activation reads a slope input (PReLU).
+    pub fn has_slope(self) -> bool {
+        self == Activation::PRelu
+    }
+}
+
+/// Where a residual input is added in a fused epilogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Residual {
+    /// No residual input.
+    None,
+    /// `act(conv + r)` (ResNet style; also MobileNetV2's linear bottleneck, whose activation
+    /// is the identity).
+    BeforeAct,
+    /// `act(conv) + r`.
+    AfterAct,
+}
+
+impl Residual {
+    /// The `.lnir` word (`none`, `pre`, `post`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Residual::None => "none",
+            Residual::BeforeAct => "pre",
+            Residual::AfterAct => "post",
+        }
+    }
+}
+
+/// The epilogue of a fused convolution: bias (always), then the residual and the activation
+/// in the order `residual` says.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Epilogue {
+    pub act: Activation,
+    pub residual: Residual,
+}
+
+impl Epilogue {
+    pub const NONE: Epilogue = Epilogue {
+        act: Activation::Identity,
+        residual: Residual::None,
+    };
+
+    /// Inputs the epilogue adds after `x, w, b`: the residual, then the PReLU slope.
+    pub fn extra_inputs(&self) -> usize {
+        (self.residual != Residual::None) as usize + self.act.has_slope() as usize
+    }
+}
+
+/// One output channel of a [`Op::ChannelMap`]: channel `channel` of input `input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChannelRef {
+    pub input: usize,
+    pub channel: usize,
+}
+
 /// An operator with resolved attributes. Inputs are listed per variant in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -272,6 +409,37 @@ pub enum Op {
         signed: bool,
         narrow: bool,
     },
+
+    // ----- fused ops, made by the optimiser (not expressible in ONNX) ------------------
+    /// `x, w, b, [r], [slope]`: `Conv` with a bias (always present), then the epilogue:
+    /// `+ r` (when `residual` is `BeforeAct`), the activation, `+ r` (when `AfterAct`). `r`
+    /// has the output's shape; `slope` is the PReLU slope (only for `Activation::PRelu`).
+    /// By definition the composition `Conv → Add → act → Add` of the existing ops.
+    FusedConv { conv: Conv2d, epilogue: Epilogue },
+    /// `x, dw_w, dw_b, pw_w, pw_b, [r]`: a depthwise conv (`dw.group` = input channels) with
+    /// bias and activation `dw_act`, then a pointwise conv (1x1, stride 1, no padding, one
+    /// group) with bias and `epilogue`; the same as `FusedConv(dw) → FusedConv(pw)`. PReLU
+    /// is not allowed in either activation.
+    DwPw {
+        dw: Conv2d,
+        dw_act: Activation,
+        epilogue: Epilogue,
+    },
+    /// `x, w, [c]`: the classifier head `GlobalAveragePool → Reshape [N, C] → Gemm` as one
+    /// op (`Gemm` with `trans_a = false` and these attributes).
+    Classifier {
+        alpha: f32,
+        beta: f32,
+        trans_b: bool,
+    },
+    /// `x`: channel shuffle on axis 1, `Reshape [N, g, C/g, ...] → Transpose (swap 1, 2)
+    /// → Reshape [N, C, ...]`: output channel `i * groups + j` is input channel
+    /// `j * (C / groups) + i`.
+    ChannelShuffle { groups: usize },
+    /// `x0, x1, ...`: an index map on axis 1 (every other axis equal between inputs and
+    /// output): output channel `k` is channel `map[k].channel` of input `map[k].input`.
+    /// Concat, channel Split / Slice and shuffles compose into one map.
+    ChannelMap { map: Vec<ChannelRef> },
 }
 
 /// How many inputs an op takes.
@@ -367,6 +535,11 @@ impl Op {
             Op::Quant { .. } => "quant",
             Op::BipolarQuant => "bipolar_quant",
             Op::Trunc { .. } => "trunc",
+            Op::FusedConv { .. } => "fused_conv",
+            Op::DwPw { .. } => "dw_pw",
+            Op::Classifier { .. } => "classifier",
+            Op::ChannelShuffle { .. } => "channel_shuffle",
+            Op::ChannelMap { .. } => "channel_map",
         }
     }
 
@@ -387,6 +560,10 @@ impl Op {
             Op::QLinearMatMul => Exact(8),
             Op::ConvInteger(_) | Op::MatMulInteger => Exact(4),
             Op::Quant { .. } | Op::Trunc { .. } => Exact(3),
+            Op::FusedConv { epilogue, .. } => Exact(3 + epilogue.extra_inputs()),
+            Op::DwPw { epilogue, .. } => Exact(5 + epilogue.extra_inputs()),
+            Op::Classifier { .. } => Range(2, 3),
+            Op::ChannelMap { .. } => AtLeast(1),
             _ => Exact(1),
         }
     }
@@ -411,6 +588,9 @@ impl Op {
                 | Op::QLinearMatMul
                 | Op::ConvInteger(_)
                 | Op::MatMulInteger
+                | Op::FusedConv { .. }
+                | Op::DwPw { .. }
+                | Op::Classifier { .. }
         )
     }
 }

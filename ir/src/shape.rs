@@ -768,5 +768,159 @@ fn infer_inner(op: &Op, ins: &[&TensorType]) -> R<Vec<TensorType>> {
             }
             one(x.with_shape(x.shape.clone()))
         }
+        Op::FusedConv { conv, epilogue } => {
+            let (x, w, b) = (ins[0], ins[1], ins[2]);
+            expect_f32(x, "conv input")?;
+            expect_f32(w, "conv weight")?;
+            expect_f32(b, "bias")?;
+            let s = conv_shape(x, w, conv)?;
+            check_bias(Some(&b), s[1])?;
+            check_epilogue(epilogue, &ins[3..], &s)?;
+            one(TensorType::f32(s))
+        }
+        Op::DwPw {
+            dw,
+            dw_act,
+            epilogue,
+        } => {
+            let (x, dww, dwb, pww, pwb) = (ins[0], ins[1], ins[2], ins[3], ins[4]);
+            for (t, what) in [
+                (x, "input"),
+                (dww, "depthwise weight"),
+                (dwb, "depthwise bias"),
+            ] {
+                expect_f32(t, what)?;
+            }
+            for (t, what) in [(pww, "pointwise weight"), (pwb, "pointwise bias")] {
+                expect_f32(t, what)?;
+            }
+            if x.rank() != 4 || dw.group != x.shape[1] {
+                return Err(format!(
+                    "the depthwise part must have one group per input channel, got group {} for input {}",
+                    dw.group, x
+                ));
+            }
+            if dw_act.has_slope() || epilogue.act.has_slope() {
+                return Err("PReLU is not supported in a dw_pw block".into());
+            }
+            let t = conv_shape(x, dww, dw)?;
+            check_bias(Some(&dwb), t[1])?;
+            let pw = pointwise(1);
+            let mid = TensorType::f32(t);
+            let s = conv_shape(&mid, pww, &pw)?;
+            check_bias(Some(&pwb), s[1])?;
+            check_epilogue(epilogue, &ins[5..], &s)?;
+            one(TensorType::f32(s))
+        }
+        Op::Classifier {
+            alpha,
+            beta,
+            trans_b,
+        } => {
+            let x = ins[0];
+            expect_f32(x, "input")?;
+            if x.rank() < 3 {
+                return Err(format!("classifier input must have rank >= 3, got {x}"));
+            }
+            let flat = TensorType::f32(vec![x.shape[0], x.shape[1]]);
+            let mut rest: Vec<&TensorType> = vec![&flat];
+            rest.extend(&ins[1..]);
+            let gemm = Op::Gemm {
+                alpha: *alpha,
+                beta: *beta,
+                trans_a: false,
+                trans_b: *trans_b,
+            };
+            infer_inner(&gemm, &rest)
+        }
+        Op::ChannelShuffle { groups } => {
+            let x = x.unwrap();
+            if x.rank() < 2 || *groups == 0 || x.shape[1] % groups != 0 {
+                return Err(format!("{groups} groups do not divide the channels of {x}"));
+            }
+            one(x.with_shape(x.shape.clone()))
+        }
+        Op::ChannelMap { map } => {
+            let f = ins[0];
+            if f.rank() < 2 {
+                return Err(format!("channel map inputs must have rank >= 2, got {f}"));
+            }
+            for t in ins {
+                expect_same_dtype(f, t, "inputs")?;
+                if t.rank() != f.rank() || (0..f.rank()).any(|i| i != 1 && t.shape[i] != f.shape[i])
+                {
+                    return Err(format!(
+                        "input shapes {:?} and {:?} differ off axis 1",
+                        f.shape, t.shape
+                    ));
+                }
+            }
+            if map.is_empty() {
+                return Err("channel map is empty".into());
+            }
+            for r in map {
+                let t = ins
+                    .get(r.input)
+                    .ok_or(format!("map refers to input {}", r.input))?;
+                if r.channel >= t.shape[1] {
+                    return Err(format!(
+                        "map refers to channel {} of input {} with {} channels",
+                        r.channel, r.input, t.shape[1]
+                    ));
+                }
+            }
+            let mut s = f.shape.clone();
+            s[1] = map.len();
+            one(f.with_shape(s))
+        }
     }
+}
+
+/// A 1x1 convolution with stride 1, no padding and `group` groups.
+pub fn pointwise(group: usize) -> crate::op::Conv2d {
+    crate::op::Conv2d {
+        kernel: [1, 1],
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        group,
+    }
+}
+
+/// The extra inputs of an epilogue (`[r], [slope]`) for an output of shape `out`.
+fn check_epilogue(e: &crate::op::Epilogue, extra: &[&TensorType], out: &[usize]) -> R<()> {
+    if extra.len() != e.extra_inputs() {
+        return Err(format!(
+            "epilogue expects {} extra input(s), got {}",
+            e.extra_inputs(),
+            extra.len()
+        ));
+    }
+    let mut rest = extra.iter();
+    if e.residual != crate::op::Residual::None {
+        let r = rest.next().ok_or("missing residual")?;
+        expect_f32(r, "residual")?;
+        if r.shape != out {
+            return Err(format!(
+                "residual has shape {:?}, the output has {out:?}",
+                r.shape
+            ));
+        }
+    }
+    if e.act.has_slope() {
+        let s = rest.next().ok_or("missing PReLU slope")?;
+        expect_f32(s, "slope")?;
+        if broadcast(out, &s.shape)? != out {
+            return Err(format!(
+                "slope {:?} does not broadcast to the output {out:?}",
+                s.shape
+            ));
+        }
+    }
+    if let crate::op::Activation::Clip { min, max } = e.act {
+        if min > max || min.is_nan() || max.is_nan() {
+            return Err(format!("clip bounds [{min}, {max}] are invalid"));
+        }
+    }
+    Ok(())
 }

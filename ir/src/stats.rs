@@ -13,6 +13,9 @@
 //!   conv `N*M*Ho*Wo*(C/group)*kh*kw`; conv-transpose `N*C*H*W*(M/group)*kh*kw` (every input
 //!   pixel is scattered through the kernel); Gemm `M*N*K`; MatMul `prod(batch)*M*N*K`.
 //!   Integer and QLinear variants count like their float op.
+//! - fused ops count as what they fuse: `fused_conv` like its conv, `classifier` like its
+//!   Gemm, `dw_pw` as its depthwise part plus its pointwise part (split between the two
+//!   kinds in `macs_by_kind`; the layer's `kind` is pointwise).
 //! - MAC kinds: **depthwise** is a conv with `group > 1`, `group == C_in` and `C_out` a
 //!   multiple of `group` (one input channel per group); **pointwise** is a 1x1 conv with
 //!   `group == 1`; **other_conv** is every other conv (group conv, ConvTranspose, KxK);
@@ -123,6 +126,9 @@ fn is_weight_slot(op: &Op, slot: usize) -> bool {
         Op::QLinearMatMul => slot == 0 || slot == 3,
         Op::ConvInteger(_) => slot == 1,
         Op::MatMulInteger => slot <= 1,
+        Op::FusedConv { .. } => slot == 1 || slot == 2,
+        Op::DwPw { .. } => (1..=4).contains(&slot),
+        Op::Classifier { .. } => slot == 1 || slot == 2,
         _ => false,
     }
 }
@@ -133,6 +139,14 @@ fn prod(dims: &[usize]) -> u64 {
 
 /// MACs and kind of a compute node; `None` for other nodes or when a shape is missing.
 fn node_macs(g: &Graph, id: NodeId) -> Option<(u64, MacKind)> {
+    node_macs_split(g, id).map(|v| {
+        let total = v.iter().fold(0u64, |a, (m, _)| a.saturating_add(*m));
+        (total, v.last().map_or(MacKind::OtherConv, |(_, k)| *k))
+    })
+}
+
+/// MACs of a compute node by part: one part, or two for `DwPw` (depthwise, pointwise).
+fn node_macs_split(g: &Graph, id: NodeId) -> Option<Vec<(u64, MacKind)>> {
     let node = g.node(id);
     let ins = g.node_inputs(id);
     let in_shape = |slot: usize| -> Option<&[usize]> {
@@ -156,24 +170,45 @@ fn node_macs(g: &Graph, id: NodeId) -> Option<(u64, MacKind)> {
         };
         Some((macs, kind))
     };
+    let one = |v: Option<(u64, MacKind)>| v.map(|p| vec![p]);
     match &node.op {
-        Op::Conv(c) | Op::ConvInteger(c) => conv(c, 1),
-        Op::QLinearConv(c) => conv(c, 3),
+        Op::Conv(c) | Op::ConvInteger(c) | Op::FusedConv { conv: c, .. } => one(conv(c, 1)),
+        Op::QLinearConv(c) => one(conv(c, 3)),
+        Op::DwPw { .. } => {
+            // Depthwise: every output element of the intermediate takes (C/group)*kh*kw MACs;
+            // pointwise: every output element takes C_mid MACs.
+            let (dw_w, pw_w) = (in_shape(1)?, in_shape(3)?);
+            if dw_w.len() != 4 || pw_w.len() != 4 || out.len() != 4 {
+                return None;
+            }
+            let mid = prod(&[out[0], pw_w[1], out[2], out[3]]);
+            let dw = mid.saturating_mul(prod(&dw_w[1..]));
+            let pw = prod(out).saturating_mul(pw_w[1] as u64);
+            Some(vec![(dw, MacKind::Depthwise), (pw, MacKind::Pointwise)])
+        }
+        Op::Classifier { trans_b, .. } => {
+            let w = in_shape(1)?;
+            let k = *if *trans_b { w.get(1)? } else { w.first()? };
+            Some(vec![(prod(out).saturating_mul(k as u64), MacKind::Gemm)])
+        }
         Op::ConvTranspose(_) => {
             let (x, w) = (in_shape(0)?, in_shape(1)?);
             if w.len() != 4 {
                 return None;
             }
-            Some((prod(x).saturating_mul(prod(&w[1..])), MacKind::OtherConv))
+            Some(vec![(
+                prod(x).saturating_mul(prod(&w[1..])),
+                MacKind::OtherConv,
+            )])
         }
         Op::Gemm { trans_a, .. } => {
             let a = in_shape(0)?;
             let k = *if *trans_a { a.first()? } else { a.get(1)? };
-            Some((prod(out).saturating_mul(k as u64), MacKind::Gemm))
+            Some(vec![(prod(out).saturating_mul(k as u64), MacKind::Gemm)])
         }
         Op::MatMul | Op::QLinearMatMul | Op::MatMulInteger => {
             let k = *in_shape(0)?.last()?;
-            Some((prod(out).saturating_mul(k as u64), MacKind::Gemm))
+            Some(vec![(prod(out).saturating_mul(k as u64), MacKind::Gemm)])
         }
         _ => None,
     }
@@ -220,9 +255,9 @@ pub fn stats(g: &Graph) -> Result<Stats> {
             Some((m, k)) => (m, Some(k)),
             None => (0, None),
         };
-        if let Some(k) = kind {
-            macs_by_kind.add(k, macs);
-            macs_total = macs_total.saturating_add(macs);
+        for (m, k) in node_macs_split(g, id).unwrap_or_default() {
+            macs_by_kind.add(k, m);
+            macs_total = macs_total.saturating_add(m);
         }
         *ops.entry(node.op.name().to_string()).or_default() += 1;
         layers.push(LayerStats {

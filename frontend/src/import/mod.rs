@@ -744,6 +744,26 @@ fn input_type(vi: &ValueInfoProto, opts: &LoadOptions) -> Result<TensorType> {
     };
     let dtype = tensor::dtype_from_onnx(tt.elem_type.unwrap_or(0), false).map_err(verr)?;
     if let Some(shape) = opts.input_shapes.get(&name) {
+        // The override may resolve symbolic dimensions, never contradict declared ones.
+        if let Some(declared) = &tt.shape {
+            if declared.dim.len() != shape.len() {
+                return Err(verr(format!(
+                    "the given shape {shape:?} has rank {}, the model declares rank {}",
+                    shape.len(),
+                    declared.dim.len()
+                )));
+            }
+            for (i, (d, &want)) in declared.dim.iter().zip(shape).enumerate() {
+                if let Some(DimValue::DimValue(v)) = &d.value {
+                    if *v as i128 != want as i128 {
+                        return Err(verr(format!(
+                            "the given shape {shape:?} sets dimension {i} to {want}, the model \
+                             declares {v}"
+                        )));
+                    }
+                }
+            }
+        }
         let ty = TensorType::new(dtype, shape.clone());
         ty.check().map_err(verr)?;
         return Ok(ty);
@@ -752,7 +772,7 @@ fn input_type(vi: &ValueInfoProto, opts: &LoadOptions) -> Result<TensorType> {
         Some(s) => &s.dim,
         None => {
             return Err(verr(
-                "graph input has no shape (give one in the load options)".into(),
+                "graph input has no shape (give one with --input-shape NAME=D0,D1,..)".into(),
             ))
         }
     };
@@ -766,12 +786,12 @@ fn input_type(vi: &ValueInfoProto, opts: &LoadOptions) -> Result<TensorType> {
             _ if i == 0 => shape.push(1),
             Some(DimValue::DimParam(p)) => {
                 return Err(verr(format!(
-                    "dimension {i} is symbolic ('{p}'); give the input shape in the load options"
+                    "dimension {i} is symbolic ('{p}'); give the shape with --input-shape {name}=D0,D1,.."
                 )))
             }
             None => {
                 return Err(verr(format!(
-                    "dimension {i} is unknown; give the input shape in the load options"
+                    "dimension {i} is unknown; give the shape with --input-shape {name}=D0,D1,.."
                 )))
             }
         }

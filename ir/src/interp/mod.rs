@@ -14,6 +14,7 @@
 //! | `matmul`        | Gemm, MatMul, QLinearMatMul, MatMulInteger |
 //! | `resize`        | Resize |
 //! | `quant`         | QuantizeLinear, DequantizeLinear, QONNX Quant, BipolarQuant, Trunc |
+//! | `fused`         | FusedConv, DwPw, Classifier, ChannelShuffle, ChannelMap (compositions) |
 //!
 //! Conventions shared by every kernel:
 //! - Inputs are first checked by [`crate::shape::infer`]; the given output types must
@@ -32,6 +33,7 @@
 
 mod conv;
 mod elementwise;
+mod fused;
 mod matmul;
 mod movement;
 mod pool;
@@ -357,6 +359,19 @@ fn dispatch(op: &Op, x: &[&Tensor], outs: &[TensorType]) -> R<Vec<Tensor>> {
         } => one(quant::trunc(
             *in_bits, *out_bits, *rounding, *signed, *narrow, x, out,
         )),
+        Op::FusedConv { conv, epilogue } => one(fused::fused_conv(conv, epilogue, x)),
+        Op::DwPw {
+            dw,
+            dw_act,
+            epilogue,
+        } => one(fused::dw_pw(dw, *dw_act, epilogue, x)),
+        Op::Classifier {
+            alpha,
+            beta,
+            trans_b,
+        } => one(fused::classifier(*alpha, *beta, *trans_b, x)),
+        Op::ChannelShuffle { groups } => one(fused::channel_shuffle(*groups, x[0])),
+        Op::ChannelMap { map } => one(fused::channel_map(map, x, out)),
     }
 }
 

@@ -226,7 +226,87 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
             ("signed", A::Bool(*signed)),
             ("narrow", A::Bool(*narrow)),
         ],
+        Op::FusedConv { conv, epilogue } => {
+            let mut v = conv_attrs(conv);
+            v.extend(act_attrs(epilogue.act, ACT_KEYS));
+            v.push(("residual", word(epilogue.residual.name())));
+            v
+        }
+        Op::DwPw {
+            dw,
+            dw_act,
+            epilogue,
+        } => {
+            let mut v = conv_attrs(dw);
+            v.extend(act_attrs(*dw_act, DW_ACT_KEYS));
+            v.extend(act_attrs(epilogue.act, ACT_KEYS));
+            v.push(("residual", word(epilogue.residual.name())));
+            v
+        }
+        Op::Classifier {
+            alpha,
+            beta,
+            trans_b,
+        } => vec![
+            ("alpha", A::F32(*alpha)),
+            ("beta", A::F32(*beta)),
+            ("trans_b", A::Bool(*trans_b)),
+        ],
+        Op::ChannelShuffle { groups } => vec![("groups", int(*groups))],
+        Op::ChannelMap { map } => vec![
+            (
+                "inputs",
+                ints(&map.iter().map(|r| r.input).collect::<Vec<_>>()),
+            ),
+            (
+                "channels",
+                ints(&map.iter().map(|r| r.channel).collect::<Vec<_>>()),
+            ),
+        ],
     }
+}
+
+/// Attribute names of an activation: the word, then `alpha`/`beta` (f32) or `min`/`max`
+/// (f64) where the activation has them.
+struct ActKeys {
+    act: &'static str,
+    alpha: &'static str,
+    beta: &'static str,
+    min: &'static str,
+    max: &'static str,
+}
+
+const ACT_KEYS: &ActKeys = &ActKeys {
+    act: "act",
+    alpha: "alpha",
+    beta: "beta",
+    min: "min",
+    max: "max",
+};
+
+const DW_ACT_KEYS: &ActKeys = &ActKeys {
+    act: "dw_act",
+    alpha: "dw_alpha",
+    beta: "dw_beta",
+    min: "dw_min",
+    max: "dw_max",
+};
+
+fn act_attrs(a: Activation, k: &ActKeys) -> Vec<(&'static str, AttrValue)> {
+    let mut v = vec![(k.act, word(a.name()))];
+    match a {
+        Activation::Clip { min, max } => {
+            v.push((k.min, AttrValue::F64(min)));
+            v.push((k.max, AttrValue::F64(max)));
+        }
+        Activation::HardSigmoid { alpha, beta } => {
+            v.push((k.alpha, AttrValue::F32(alpha)));
+            v.push((k.beta, AttrValue::F32(beta)));
+        }
+        Activation::LeakyRelu { alpha } => v.push((k.alpha, AttrValue::F32(alpha))),
+        _ => {}
+    }
+    v
 }
 
 // ----- parsing ------------------------------------------------------------------------
@@ -552,6 +632,55 @@ impl<'a> Attrs<'a> {
         })
     }
 
+    fn activation(&mut self, k: &ActKeys) -> PResult<Activation> {
+        #[derive(Clone, Copy)]
+        enum W {
+            Plain(Activation),
+            Clip,
+            HardSigmoid,
+            Leaky,
+        }
+        let w = self.choice(
+            k.act,
+            &[
+                ("identity", W::Plain(Activation::Identity)),
+                ("relu", W::Plain(Activation::Relu)),
+                ("clip", W::Clip),
+                ("hard_swish", W::Plain(Activation::HardSwish)),
+                ("hard_sigmoid", W::HardSigmoid),
+                ("sigmoid", W::Plain(Activation::Sigmoid)),
+                ("silu", W::Plain(Activation::Silu)),
+                ("leaky_relu", W::Leaky),
+                ("prelu", W::Plain(Activation::PRelu)),
+            ],
+        )?;
+        Ok(match w {
+            W::Plain(a) => a,
+            W::Clip => Activation::Clip {
+                min: self.f64(k.min)?,
+                max: self.f64(k.max)?,
+            },
+            W::HardSigmoid => Activation::HardSigmoid {
+                alpha: self.f32(k.alpha)?,
+                beta: self.f32(k.beta)?,
+            },
+            W::Leaky => Activation::LeakyRelu {
+                alpha: self.f32(k.alpha)?,
+            },
+        })
+    }
+
+    fn residual(&mut self) -> PResult<Residual> {
+        self.choice(
+            "residual",
+            &[
+                ("none", Residual::None),
+                ("pre", Residual::BeforeAct),
+                ("post", Residual::AfterAct),
+            ],
+        )
+    }
+
     fn rounding(&mut self) -> PResult<RoundingMode> {
         use RoundingMode as R;
         self.choice(
@@ -631,6 +760,11 @@ pub(crate) const OP_NAMES: &[&str] = &[
     "quant",
     "bipolar_quant",
     "trunc",
+    "fused_conv",
+    "dw_pw",
+    "classifier",
+    "channel_shuffle",
+    "channel_map",
 ];
 
 /// Build an op from its name and attributes; `Ok(None)` for an unknown name.
@@ -828,6 +962,46 @@ pub(crate) fn build_op(name: &str, a: &mut Attrs) -> PResult<Option<Op>> {
             signed: a.bool("signed")?,
             narrow: a.bool("narrow")?,
         },
+        "fused_conv" => Op::FusedConv {
+            conv: a.conv()?,
+            epilogue: Epilogue {
+                act: a.activation(ACT_KEYS)?,
+                residual: a.residual()?,
+            },
+        },
+        "dw_pw" => Op::DwPw {
+            dw: a.conv()?,
+            dw_act: a.activation(DW_ACT_KEYS)?,
+            epilogue: Epilogue {
+                act: a.activation(ACT_KEYS)?,
+                residual: a.residual()?,
+            },
+        },
+        "classifier" => Op::Classifier {
+            alpha: a.f32("alpha")?,
+            beta: a.f32("beta")?,
+            trans_b: a.bool("trans_b")?,
+        },
+        "channel_shuffle" => Op::ChannelShuffle {
+            groups: a.positive("groups")?,
+        },
+        "channel_map" => {
+            let inputs = a.usizes("inputs")?;
+            let channels = a.usizes("channels")?;
+            if inputs.len() != channels.len() {
+                return Err(PErr::new(
+                    a.pos,
+                    "channel_map: inputs and channels must have the same length",
+                ));
+            }
+            Op::ChannelMap {
+                map: inputs
+                    .into_iter()
+                    .zip(channels)
+                    .map(|(input, channel)| ChannelRef { input, channel })
+                    .collect(),
+            }
+        }
         _ => return Ok(None),
     };
     Ok(Some(op))

@@ -390,6 +390,74 @@ fn float_ops() -> Graph {
         narrow: false,
     };
     outs.push(g.add("trunc", tr, &[x, qs, qz]).unwrap());
+    // The optimiser's fused ops, with every activation and residual position.
+    let acts = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Clip { min: 0.0, max: 6.0 },
+        Activation::HardSwish,
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Activation::Sigmoid,
+        Activation::Silu,
+        Activation::LeakyRelu { alpha: 0.01 },
+        Activation::PRelu,
+    ];
+    let slope = f32c(&mut g, "fused.slope", &[4, 1, 1], 90);
+    for (i, act) in acts.into_iter().enumerate() {
+        let residual = [Residual::None, Residual::BeforeAct, Residual::AfterAct][i % 3];
+        let epilogue = Epilogue { act, residual };
+        let mut ins = vec![x, w, b];
+        if residual != Residual::None {
+            ins.push(x);
+        }
+        if act.has_slope() {
+            ins.push(slope);
+        }
+        let op = Op::FusedConv {
+            conv: conv2d(3, 1, 1, 1),
+            epilogue,
+        };
+        outs.push(g.add(&format!("fused{i}"), op, &ins).unwrap());
+    }
+    let pw = f32c(&mut g, "pw.w", &[4, 4, 1, 1], 91);
+    let dwb = f32c(&mut g, "dw.b", &[4], 92);
+    let dwpw = Op::DwPw {
+        dw: conv2d(3, 1, 1, 4),
+        dw_act: Activation::LeakyRelu { alpha: 0.5 },
+        epilogue: Epilogue {
+            act: Activation::HardSigmoid {
+                alpha: 0.25,
+                beta: 0.5,
+            },
+            residual: Residual::BeforeAct,
+        },
+    };
+    outs.push(g.add("dwpw", dwpw, &[x, dw, dwb, pw, b, x]).unwrap());
+    let fc = f32c(&mut g, "cls.w", &[3, 4], 93);
+    let cls = Op::Classifier {
+        alpha: 0.5,
+        beta: 1.0,
+        trans_b: true,
+    };
+    outs.push(g.add("cls", cls, &[x, fc]).unwrap());
+    outs.push(
+        g.add("shuffle", Op::ChannelShuffle { groups: 2 }, &[x])
+            .unwrap(),
+    );
+    let map = vec![
+        ChannelRef {
+            input: 1,
+            channel: 3,
+        },
+        ChannelRef {
+            input: 0,
+            channel: 0,
+        },
+    ];
+    outs.push(g.add("map", Op::ChannelMap { map }, &[x, x]).unwrap());
     for (i, v) in outs.into_iter().enumerate() {
         g.add_output(&format!("out{i}"), v);
     }

@@ -1,6 +1,6 @@
 //! `dead-code`: remove nodes no graph output depends on, and unused constants.
 
-use crate::{Pass, PassContext};
+use crate::{Pass, PassContext, PassOutcome, Result};
 use lnc_ir::Graph;
 
 pub struct DeadCode;
@@ -12,8 +12,8 @@ impl Pass for DeadCode {
     fn description(&self) -> &'static str {
         "remove nodes that no output depends on and unreferenced constants"
     }
-    fn run(&self, g: &mut Graph, _: &PassContext) -> lnc_ir::Result<String> {
+    fn run(&self, g: &mut Graph, _: &PassContext) -> Result<PassOutcome> {
         let n = g.remove_dead();
-        Ok(format!("removed {n} node(s)"))
+        Ok(PassOutcome::summary(format!("removed {n} node(s)")))
     }
 }

@@ -1,6 +1,6 @@
-//! `verify`: check the graph (structure, arity, types); changes nothing.
+//! `verify`: check the graph (structure, arities and types of every node); changes nothing.
 
-use crate::{Pass, PassContext};
+use crate::{Pass, PassContext, PassOutcome, Result};
 use lnc_ir::Graph;
 
 pub struct Verify;
@@ -10,10 +10,10 @@ impl Pass for Verify {
         "verify"
     }
     fn description(&self) -> &'static str {
-        "check structure, arities and types of every node"
+        "check structure, arities and types of every node (shape inference)"
     }
-    fn run(&self, g: &mut Graph, _: &PassContext) -> lnc_ir::Result<String> {
+    fn run(&self, g: &mut Graph, _: &PassContext) -> Result<PassOutcome> {
         lnc_ir::verify::verify(g)?;
-        Ok(format!("{} nodes ok", g.num_nodes()))
+        Ok(PassOutcome::summary(format!("{} nodes ok", g.num_nodes())))
     }
 }
