@@ -13,7 +13,8 @@ Both sides evaluate a QDQ graph in float (DequantizeLinear -> float op -> Quanti
 float summation order differs between lnc's interpreter and ORT's kernels, so a value that lies
 within float rounding of a .5 boundary can quantize one step apart (about 1 in 10^5 values per
 layer). Shallow models agree exactly; deep models at 224x224 accumulate such flips, so their
-callers pass a larger --qdq-steps. The integer lowering (QLinearConv semantics) is bit-exact.
+callers pass a larger --qdq-steps and --per-layer, which checks every quantized tensor
+teacher-forced (each layer run by lnc on ORT's values of its quantized inputs) within one step. The integer lowering (QLinearConv semantics) is bit-exact.
 Prints one JSON line with the measured numbers; exit status 1 on a mismatch, 2 on an lnc error.
 """
 import argparse
@@ -86,6 +87,75 @@ def output_step(model, out_name):
     return None if s is None else float(np.max(s))
 
 
+def per_layer(args, model_path, feeds):
+    """Teacher-forced check of every quantized tensor of a QDQ model.
+
+    For each QuantizeLinear output, the sub-graph from the quantized tensors it reads (or the
+    graph inputs) to it is extracted; lnc runs it on ORT's values of those tensors, and the
+    result must be within one quantization step of ORT's. Returns (layers, worst steps, fails).
+    """
+    from onnx import shape_inference, utils
+
+    inferred = os.path.join(args.workdir, "model_qdq_inferred.onnx")
+    onnx.save(shape_inference.infer_shapes(onnx.load(model_path)), inferred)
+    model = onnx.load(inferred)
+    inits = {t.name for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    graph_inputs = {i.name for i in model.graph.input}
+    qouts = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    qset = set(qouts)
+
+    full = onnx.load(model_path)
+    for q in qouts:
+        full.graph.output.append(onnx.ValueInfoProto(name=q))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(full.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    vals = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    vals.update(feeds)
+
+    layers, worst, fails = 0, 0, []
+    ldir = os.path.join(args.workdir, "layers")
+    os.makedirs(ldir, exist_ok=True)
+    for i, q in enumerate(qouts):
+        boundary, seen, stack = set(), set(), list(producer[q].input)
+        while stack:
+            t = stack.pop()
+            if not t or t in seen or t in inits:
+                continue
+            seen.add(t)
+            if t in qset or t in graph_inputs:
+                boundary.add(t)
+                continue
+            n = producer.get(t)
+            if n is not None:
+                stack.extend(n.input)
+        if not boundary:
+            continue
+        sub = os.path.join(ldir, f"layer_{i}.onnx")
+        utils.extract_model(inferred, sub, sorted(boundary), [q], check_model=False)
+        cmd = [args.lnc, "run", sub]
+        for j, b in enumerate(sorted(boundary)):
+            bp = os.path.join(ldir, f"layer_{i}_in{j}.npy")
+            np.save(bp, vals[b])
+            cmd += ["--input", f"{b}={bp}"]
+        op = os.path.join(ldir, f"layer_{i}_out.npy")
+        cmd += ["--output", op]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        layers += 1
+        if r.returncode != 0:
+            fails.append(f"{q}: lnc error: {r.stderr.strip()}")
+            continue
+        got = np.load(op).astype(np.int64)
+        want = vals[q].astype(np.int64)
+        d = int(np.max(np.abs(got - want))) if want.size else 0
+        worst = max(worst, d)
+        if d > 1:
+            fails.append(f"{q}: {d} steps")
+    return layers, worst, fails
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lnc", required=True)
@@ -94,6 +164,11 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--qdq", action="store_true")
     ap.add_argument("--per-channel", action="store_true")
+    ap.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="with --qdq: also check every quantized tensor teacher-forced (within one step)",
+    )
     ap.add_argument(
         "--qdq-steps",
         type=float,
@@ -165,6 +240,10 @@ def main():
             entry["frac_exact"] = float(np.mean(d < 0.01))
             entry["frac_within_1_step"] = float(np.mean(d < 1.01))
         worst["outputs"].append(entry)
+    if args.qdq and args.per_layer:
+        layers, steps, fails = per_layer(args, model_path, feeds)
+        worst["per_layer"] = {"layers": layers, "worst_steps": steps, "failures": fails[:10]}
+        ok &= not fails and layers > 0
     if not ok:
         worst["status"] = "mismatch"
     print(json.dumps(worst))

@@ -1,6 +1,7 @@
 //! Every zoo model against ONNX Runtime on seeded inputs (tool-gated: python3 with onnx and
 //! onnxruntime). Float models must agree to 1e-4 x max |reference|; their ORT
-//! `quantize_static` QDQ forms within one output quantization step. The check itself is
+//! `quantize_static` QDQ forms within one output quantization step, and every quantized tensor
+//! within one step when run teacher-forced (`--per-layer`; see `scripts/ort_compare.py`). The check itself is
 //! `scripts/ort_compare.py`, which runs `lnc run` and ORT side by side.
 
 mod common;
@@ -35,7 +36,7 @@ fn compare(py: &std::path::Path, model: &str, extra: &[&str], tag: &str) -> Resu
         .arg("--workdir")
         .arg(&dir);
     if qdq {
-        cmd.arg("--qdq");
+        cmd.args(["--qdq", "--per-layer"]);
     }
     if tag.contains("perchannel") {
         cmd.arg("--per-channel");
