@@ -139,10 +139,16 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
             .collect();
-        num.parse().with_context(|| format!("bad {k} in runner output"))
+        num.parse()
+            .with_context(|| format!("bad {k} in runner output"))
     };
     let (med, min, max) = (field("median_ms")?, field("min_ms")?, field("max_ms")?);
-    let model = a.model.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let model = a
+        .model
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
     emit(&if a.json {
         format!(
             "{{\"model\":\"{model}\",\"target\":\"cpu\",\"isa\":\"{}\",\"threads\":{},\"runs\":{},\"median_ms\":{med},\"min_ms\":{min},\"max_ms\":{max},\"arena_bytes\":{}}}\n",

@@ -294,7 +294,7 @@ pub fn build_cpu(
     } else {
         g
     };
-    let plan = lnc_ir::cpu::lower(&g).context("cannot lower the model for the CPU")?;
+    let plan = lnc_ir::cpu::lower(&g, o.threads).context("cannot lower the model for the CPU")?;
     let opts = lnc_backends::c::Options {
         isa: o.isa,
         threads: o.threads,

@@ -17,7 +17,11 @@ pub enum Error {
     Threads(usize),
     /// A step the emitter cannot render (names the node).
     #[error("node '{node}' ({op}): {msg}")]
-    Node { node: String, op: String, msg: String },
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -27,28 +27,31 @@ static struct {
     pthread_t tid[LNC_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    void (*fn)(void *, int);
+    void (*fn)(void *, int, int);
     void *ctx;
     int n;
-    volatile int gen;  /* bumped per job (atomic builtins) */
-    volatile int next; /* next task index */
-    volatile int done; /* tasks finished */
+    volatile int gen;                  /* job generation (atomic builtins) */
+    volatile unsigned long long ticket; /* (generation << 32) | next part index */
+    volatile int done;                 /* parts finished in the current job */
     volatile int stop;
     int sleepers;
 } lnc_pool;
 
-static void lnc_pool_work(void) {
+/* Take parts of job `gen` until none is left. A ticket from another generation means the
+ * job is over (its fields may already describe the next one): stop without touching them. */
+static void lnc_pool_work(int gen, int tid) {
     for (;;) {
-        int i = __atomic_fetch_add(&lnc_pool.next, 1, __ATOMIC_ACQ_REL);
-        if (i >= lnc_pool.n) return;
-        lnc_pool.fn(lnc_pool.ctx, i);
+        unsigned long long t = __atomic_fetch_add(&lnc_pool.ticket, 1ULL, __ATOMIC_ACQ_REL);
+        int i = (int)(t & 0xffffffffULL);
+        if ((int)(t >> 32) != gen || i >= lnc_pool.n) return;
+        lnc_pool.fn(lnc_pool.ctx, i, tid);
         __atomic_fetch_add(&lnc_pool.done, 1, __ATOMIC_ACQ_REL);
     }
 }
 
 static void *lnc_pool_main(void *arg) {
     int seen = 0;
-    (void)arg;
+    const int tid = (int)(long)arg;
     for (;;) {
         int spins = 0;
         int g;
@@ -65,7 +68,7 @@ static void *lnc_pool_main(void *arg) {
             spins = 0;
         }
         seen = g;
-        lnc_pool_work();
+        lnc_pool_work(g, tid);
     }
 }
 
@@ -79,7 +82,7 @@ int lnc_pool_start(int threads) {
     lnc_pool.stop = 0;
     lnc_pool.threads = 1;
     for (t = 1; t < threads; t++) {
-        if (pthread_create(&lnc_pool.tid[t], NULL, lnc_pool_main, NULL) != 0) break;
+        if (pthread_create(&lnc_pool.tid[t], NULL, lnc_pool_main, (void *)(long)t) != 0) break;
         lnc_pool.threads++;
     }
     return lnc_pool.threads;
@@ -98,22 +101,24 @@ void lnc_pool_stop(void) {
 
 int lnc_pool_threads(void) { return lnc_pool.threads > 0 ? lnc_pool.threads : 1; }
 
-void lnc_parallel_for(int n, void (*fn)(void *, int), void *ctx) {
-    int i;
+void lnc_parallel_for(int n, void (*fn)(void *, int, int), void *ctx) {
+    int i, gen;
     if (lnc_pool.threads <= 1 || n <= 1) {
-        for (i = 0; i < n; i++) fn(ctx, i);
+        for (i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
+    gen = (lnc_pool.gen + 1) & 0x3fffffff;
+    if (gen == 0) gen = 1;
     lnc_pool.fn = fn;
     lnc_pool.ctx = ctx;
     lnc_pool.n = n;
     __atomic_store_n(&lnc_pool.done, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&lnc_pool.next, 0, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&lnc_pool.gen, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&lnc_pool.ticket, (unsigned long long)gen << 32, __ATOMIC_RELEASE);
+    __atomic_store_n(&lnc_pool.gen, gen, __ATOMIC_RELEASE);
     pthread_mutex_lock(&lnc_pool.mu);
     if (lnc_pool.sleepers > 0) pthread_cond_broadcast(&lnc_pool.cv);
     pthread_mutex_unlock(&lnc_pool.mu);
-    lnc_pool_work();
+    lnc_pool_work(gen, 0);
     while (__atomic_load_n(&lnc_pool.done, __ATOMIC_ACQUIRE) < n) {
     }
 }
@@ -121,9 +126,9 @@ void lnc_parallel_for(int n, void (*fn)(void *, int), void *ctx) {
 int lnc_pool_start(int threads) { (void)threads; return 1; }
 void lnc_pool_stop(void) {}
 int lnc_pool_threads(void) { return 1; }
-void lnc_parallel_for(int n, void (*fn)(void *, int), void *ctx) {
+void lnc_parallel_for(int n, void (*fn)(void *, int, int), void *ctx) {
     int i;
-    for (i = 0; i < n; i++) fn(ctx, i);
+    for (i = 0; i < n; i++) fn(ctx, i, 0);
 }
 #endif
 
@@ -291,7 +296,72 @@ static inline void lnc_epi_store8(const lnc_epi *e, __m256 acc, const float *bia
     }
 }
 
-/* One 6x16 tile: rows of x (stride ldx) times a packed panel [K][16], epilogue, store. */
+/* Apply the epilogue to the 12 accumulators of a tile and store `rows` x `nch`. */
+static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc_epi *e,
+                              long ch0, long nch, float *y, long ldy) {
+    const __m256 zero = _mm256_setzero_ps();
+    long r;
+    int i;
+    if (nch < 16) {
+        /* Tail panel: through the generic path, lane by lane. */
+        for (r = 0; r < rows; r++) {
+            float t[16];
+            _mm256_storeu_ps(t, c[2 * r]);
+            _mm256_storeu_ps(t + 8, c[2 * r + 1]);
+            lnc_epi_row(e, t, nch, ch0, bias, y + r * ldy + ch0,
+                        e->res ? e->res + r * e->ldr + ch0 : NULL);
+        }
+        return;
+    }
+    if (bias) {
+        const __m256 b0 = _mm256_loadu_ps(bias + ch0), b1 = _mm256_loadu_ps(bias + ch0 + 8);
+        for (i = 0; i < 12; i += 2) {
+            c[i] = _mm256_add_ps(c[i], b0);
+            c[i + 1] = _mm256_add_ps(c[i + 1], b1);
+        }
+    }
+    if (e->res_mode == 1)
+        for (r = 0; r < rows; r++) {
+            const float *rr = e->res + r * e->ldr + ch0;
+            c[2 * r] = _mm256_add_ps(c[2 * r], _mm256_loadu_ps(rr));
+            c[2 * r + 1] = _mm256_add_ps(c[2 * r + 1], _mm256_loadu_ps(rr + 8));
+        }
+    switch (e->act) {
+    case LNC_ACT_IDENTITY: break;
+    case LNC_ACT_RELU:
+        for (i = 0; i < 12; i++) c[i] = _mm256_max_ps(zero, c[i]);
+        break;
+    case LNC_ACT_CLIP: {
+        const __m256 lo = _mm256_set1_ps(e->a), hi = _mm256_set1_ps(e->b);
+        for (i = 0; i < 12; i++) c[i] = _mm256_min_ps(hi, _mm256_max_ps(lo, c[i]));
+        break;
+    }
+    default: {
+        lnc_epi e2 = *e;
+        e2.res_mode = 0;
+        for (i = 0; i < 12; i++) c[i] = lnc_epi_v8(&e2, c[i], ch0 + 8 * (i & 1), NULL);
+        break;
+    }
+    }
+    if (e->res_mode == 2)
+        for (r = 0; r < rows; r++) {
+            const float *rr = e->res + r * e->ldr + ch0;
+            c[2 * r] = _mm256_add_ps(c[2 * r], _mm256_loadu_ps(rr));
+            c[2 * r + 1] = _mm256_add_ps(c[2 * r + 1], _mm256_loadu_ps(rr + 8));
+        }
+    for (r = 0; r < rows; r++) {
+        _mm256_storeu_ps(y + r * ldy + ch0, c[2 * r]);
+        _mm256_storeu_ps(y + r * ldy + ch0 + 8, c[2 * r + 1]);
+    }
+}
+
+#define LNC_FMA_ROW(a_, x_, k_, c0_, c1_)                                                   \
+    a_ = _mm256_broadcast_ss((x_) + (k_));                                                \
+    c0_ = _mm256_fmadd_ps(a_, b0, c0_);                                                   \
+    c1_ = _mm256_fmadd_ps(a_, b1, c1_)
+
+/* One 6x16 tile: rows of x (stride ldx) times a packed panel [K][16], epilogue, store.
+ * Rows past `rows` repeat row 0 (their results are not stored). */
 static void lnc_pw_tile_fused(long rows, long K, const float *x, long ldx, const float *w,
                               const float *bias, const lnc_epi *e, long ch0, long nch,
                               float *y, long ldy) {
@@ -304,33 +374,39 @@ static void lnc_pw_tile_fused(long rows, long K, const float *x, long ldx, const
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    long k;
-    for (k = 0; k < K; k++) {
-        __m256 b0 = _mm256_loadu_ps(w + k * 16), b1 = _mm256_loadu_ps(w + k * 16 + 8);
-        __m256 a;
-        a = _mm256_broadcast_ss(x0 + k);
-        c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(x1 + k);
-        c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(x2 + k);
-        c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(x3 + k);
-        c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(x4 + k);
-        c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(x5 + k);
-        c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    long k = 0;
+    for (; k + 2 <= K; k += 2) {
+        __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8), a;
+        LNC_FMA_ROW(a, x0, k, c00, c01);
+        LNC_FMA_ROW(a, x1, k, c10, c11);
+        LNC_FMA_ROW(a, x2, k, c20, c21);
+        LNC_FMA_ROW(a, x3, k, c30, c31);
+        LNC_FMA_ROW(a, x4, k, c40, c41);
+        LNC_FMA_ROW(a, x5, k, c50, c51);
+        b0 = _mm256_loadu_ps(w + 16);
+        b1 = _mm256_loadu_ps(w + 24);
+        LNC_FMA_ROW(a, x0, k + 1, c00, c01);
+        LNC_FMA_ROW(a, x1, k + 1, c10, c11);
+        LNC_FMA_ROW(a, x2, k + 1, c20, c21);
+        LNC_FMA_ROW(a, x3, k + 1, c30, c31);
+        LNC_FMA_ROW(a, x4, k + 1, c40, c41);
+        LNC_FMA_ROW(a, x5, k + 1, c50, c51);
+        w += 32;
+    }
+    if (k < K) {
+        __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8), a;
+        LNC_FMA_ROW(a, x0, k, c00, c01);
+        LNC_FMA_ROW(a, x1, k, c10, c11);
+        LNC_FMA_ROW(a, x2, k, c20, c21);
+        LNC_FMA_ROW(a, x3, k, c30, c31);
+        LNC_FMA_ROW(a, x4, k, c40, c41);
+        LNC_FMA_ROW(a, x5, k, c50, c51);
     }
     {
-        const __m256 lo[6] = {c00, c10, c20, c30, c40, c50};
-        const __m256 hi[6] = {c01, c11, c21, c31, c41, c51};
-        long r;
-        for (r = 0; r < rows; r++) {
-            float *yr = y + r * ldy + ch0;
-            const float *rr = e->res ? e->res + r * e->ldr + ch0 : NULL;
-            lnc_epi_store8(e, lo[r], bias, ch0, nch, yr, rr);
-            lnc_epi_store8(e, hi[r], bias, ch0 + 8, nch - 8, yr + 8, rr ? rr + 8 : NULL);
-        }
+        __m256 c[12];
+        c[0] = c00; c[1] = c01; c[2] = c10; c[3] = c11; c[4] = c20; c[5] = c21;
+        c[6] = c30; c[7] = c31; c[8] = c40; c[9] = c41; c[10] = c50; c[11] = c51;
+        lnc_tile_epilogue(c, rows, bias, e, ch0, nch, y, ldy);
     }
 }
 #elif defined(__AVX512F__)
@@ -404,39 +480,58 @@ static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float
 }
 #endif
 
-static void lnc_pw_part(void *ctx, int part) {
+/* Rows [0, rows) of `a` (row stride lda, K columns) times packed panel `wq`, channels
+ * ch0..ch0+nch, epilogue, into y (row stride ldy); `res` is the residual of row 0. */
+static void lnc_panel_rows(const float *a, long lda, long rows, long K, const float *wq,
+                           const float *bias, const lnc_epi *e, const float *res, long ch0,
+                           long nch, float *y, long ldy) {
+    long p;
+    for (p = 0; p < rows; p += LNC_MR) {
+        long tr = LNC_MIN(LNC_MR, rows - p);
+#if defined(LNC_PW_FUSED)
+        lnc_epi er = *e;
+        er.res = res ? res + p * e->ldr : NULL;
+        lnc_pw_tile_fused(tr, K, a + p * lda, lda, wq, bias, &er, ch0, nch, y + p * ldy, ldy);
+#else
+        float acc[LNC_MR * LNC_NR];
+        long r;
+        lnc_pw_tile(tr, K, a + p * lda, lda, wq, acc);
+        for (r = 0; r < tr; r++)
+            lnc_epi_row(e, acc + r * LNC_NR, nch, ch0, bias, y + (p + r) * ldy + ch0,
+                        res ? res + (p + r) * e->ldr + ch0 : NULL);
+#endif
+    }
+}
+
+static void lnc_pw_part(void *ctx, int part, int tid) {
     const lnc_pw_job *j = (const lnc_pw_job *)ctx;
+    (void)tid;
     const lnc_conv *g = j->g;
     const lnc_epi *e = j->e;
-    long p0 = 0, p1 = j->npix, q0 = 0, q1 = j->panels, pb, p, q;
+    long p0 = 0, p1 = j->npix, q0 = 0, q1 = j->panels, pb, q;
     /* Pixel blocks keep the activations of a block in L2 while every panel passes over it. */
     const long block = LNC_MR * 8;
     if (j->by_pixels)
         lnc_chunk(j->npix, j->parts, part, LNC_MR, &p0, &p1);
     else
         lnc_chunk(j->panels, j->parts, part, 1, &q0, &q1);
+    if ((p1 - p0) * g->c * (long)sizeof(float) <= 256 * 1024) {
+        /* The activations fit in L2: each weight panel is read once for all pixels. */
+        for (q = q0; q < q1; q++) {
+            long ch0 = q * LNC_NR, nch = LNC_MIN(LNC_NR, g->m - ch0);
+            lnc_panel_rows(j->x + p0 * g->ldx, g->ldx, p1 - p0, g->c, j->w + q * g->c * LNC_NR,
+                           j->bias, e, e->res ? e->res + p0 * e->ldr : NULL, ch0, nch,
+                           j->y + p0 * g->ldy, g->ldy);
+        }
+        return;
+    }
     for (pb = p0; pb < p1; pb += block) {
         long pe = LNC_MIN(pb + block, p1);
         for (q = q0; q < q1; q++) {
             long ch0 = q * LNC_NR, nch = LNC_MIN(LNC_NR, g->m - ch0);
-            const float *wq = j->w + q * g->c * LNC_NR;
-            for (p = pb; p < pe; p += LNC_MR) {
-                long rows = LNC_MIN(LNC_MR, pe - p);
-#if defined(LNC_PW_FUSED)
-                lnc_epi er = *e;
-                if (er.res) er.res += p * er.ldr;
-                lnc_pw_tile_fused(rows, g->c, j->x + p * g->ldx, g->ldx, wq, j->bias, &er, ch0,
-                                  nch, j->y + p * g->ldy, g->ldy);
-#else
-                float acc[LNC_MR * LNC_NR];
-                long r;
-                lnc_pw_tile(rows, g->c, j->x + p * g->ldx, g->ldx, wq, acc);
-                for (r = 0; r < rows; r++)
-                    lnc_epi_row(e, acc + r * LNC_NR, nch, ch0, j->bias,
-                                j->y + (p + r) * g->ldy + ch0,
-                                e->res ? e->res + (p + r) * e->ldr + ch0 : NULL);
-#endif
-            }
+            lnc_panel_rows(j->x + pb * g->ldx, g->ldx, pe - pb, g->c, j->w + q * g->c * LNC_NR,
+                           j->bias, e, e->res ? e->res + pb * e->ldr : NULL, ch0, nch,
+                           j->y + pb * g->ldy, g->ldy);
         }
     }
 }
@@ -449,7 +544,8 @@ void lnc_conv_pw(const lnc_conv *g, const float *x, const float *w, const float 
     j.npix = g->n * g->oh * g->ow;
     j.panels = (g->m + LNC_NR - 1) / LNC_NR;
     j.by_pixels = j.npix >= (long)LNC_MR * 4 * t || j.panels < t;
-    j.parts = t;
+    /* More parts than threads: a thread that is slowed down takes fewer of them. */
+    j.parts = t > 1 ? (j.by_pixels ? LNC_MIN(4 * t, j.npix / LNC_MR + 1) : LNC_MIN(4 * t, j.panels)) : 1;
     if (j.npix * g->m * g->c < 32768) j.parts = 1;
     lnc_parallel_for(j.parts, lnc_pw_part, &j);
 }
@@ -464,83 +560,152 @@ typedef struct {
     int parts;
 } lnc_cv_job;
 
-/* Generic depthwise output pixel for channels [c0, c1). */
-static void lnc_dw_px(const lnc_cv_job *j, long n, long oh, long ow, long c0, long c1) {
-    const lnc_conv *g = j->g;
-    const lnc_epi *e = j->e;
-    long opix = (n * g->oh + oh) * g->ow + ow, cb;
+/* Depthwise convolution works on output rows. `xr[ky]` is the start of the input row
+ * (pixel-major, stride g->ldx) tap row ky reads, or NULL when that row is padding; `yr` and
+ * `rr` are the output and residual rows. The same row kernel serves lnc_conv_dw (rows of a
+ * tensor) and lnc_conv_pw_dw (rows of a ring of pointwise results). */
+
+/* Portable: output pixel ow, channels [c0, c1). */
+static void lnc_dw_px(const lnc_conv *g, const lnc_epi *e, const float *const *xr,
+                      const float *w, const float *bias, long ow, long c0, long c1,
+                      float *yr, const float *rr) {
+    long cb;
     float acc[64];
     for (cb = c0; cb < c1; cb += 64) {
         long nb = LNC_MIN(64, c1 - cb), c;
         int ky, kx;
         for (c = 0; c < nb; c++) acc[c] = 0.0f;
         for (ky = 0; ky < g->kh; ky++) {
-            long ih = oh * g->sh - g->pt + ky * g->dh;
-            if (ih < 0 || ih >= g->h) continue;
+            if (!xr[ky]) continue;
             for (kx = 0; kx < g->kw; kx++) {
                 long iw = ow * g->sw - g->pl + kx * g->dw;
                 const float *xp, *wp;
                 if (iw < 0 || iw >= g->w) continue;
-                xp = j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + cb;
-                wp = j->w + (ky * g->kw + kx) * g->c + cb;
+                xp = xr[ky] + iw * g->ldx + cb;
+                wp = w + (ky * g->kw + kx) * g->c + cb;
                 for (c = 0; c < nb; c++) acc[c] += xp[c] * wp[c];
             }
         }
-        lnc_epi_row(e, acc, nb, cb, j->bias, j->y + opix * g->ldy + cb,
-                    e->res ? e->res + opix * e->ldr + cb : NULL);
+        lnc_epi_row(e, acc, nb, cb, bias, yr + ow * g->ldy + cb,
+                    rr ? rr + ow * e->ldr + cb : NULL);
     }
 }
 
 #if defined(LNC_AVX2) && !defined(__AVX512F__)
-/* NV x 8 channels from cb of one output pixel, accumulators in registers. */
-static inline __attribute__((always_inline)) void lnc_dw_px_v(const lnc_cv_job *j, long n,
-                                                              long oh, long ow, long cb,
-                                                              const int nv) {
-    const lnc_conv *g = j->g;
-    const lnc_epi *e = j->e;
-    long opix = (n * g->oh + oh) * g->ow + ow;
-    __m256 acc[4];
-    int ky, kx, v;
-    for (v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
-    for (ky = 0; ky < g->kh; ky++) {
-        long ih = oh * g->sh - g->pt + ky * g->dh;
-        const float *xr;
-        if (ih < 0 || ih >= g->h) continue;
-        xr = j->x + ((n * g->h + ih) * g->w) * g->ldx + cb;
-        for (kx = 0; kx < g->kw; kx++) {
-            long iw = ow * g->sw - g->pl + kx * g->dw;
-            const float *xp, *wp;
-            if (iw < 0 || iw >= g->w) continue;
-            xp = xr + iw * g->ldx;
-            wp = j->w + (ky * g->kw + kx) * g->c + cb;
-            for (v = 0; v < nv; v++)
-                acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 8 * v), _mm256_loadu_ps(wp + 8 * v),
-                                         acc[v]);
+/* Channels [0, C/8*8) of one output row: 8-channel blocks, four output pixels at a time in
+ * the interior (one weight load feeds four FMAs), one at a time at the borders. */
+static long lnc_dw_row_avx2(const lnc_conv *gp, const lnc_epi *ep, const float *const *xr,
+                            const float *w, const float *bias, float *yr, const float *rr,
+                            long c0, long c1) {
+    const lnc_conv g = *gp;
+    const lnc_epi e = *ep;
+    const long C = g.c, ldx = g.ldx, ldy = g.ldy, C8 = c0 + (c1 - c0) / 8 * 8;
+    const long sx = g.sw * ldx;
+    /* Identity, ReLU and clip without residual: a clamp, stored directly. */
+    const int clamp = e.res_mode == 0 && (e.act == LNC_ACT_IDENTITY || e.act == LNC_ACT_RELU ||
+                                          e.act == LNC_ACT_CLIP);
+    const __m256 lo = _mm256_set1_ps(e.act == LNC_ACT_CLIP ? e.a : (e.act == LNC_ACT_RELU ? 0.0f : -INFINITY));
+    const __m256 hi = _mm256_set1_ps(e.act == LNC_ACT_CLIP ? e.b : INFINITY);
+    long ow_lo, ow_hi, cb, ow = 0;
+    /* Interior columns: every kx tap inside the input. */
+    ow_lo = (g.pl + g.sw - 1) / g.sw;
+    ow_hi = g.w - 1 - (g.kw - 1) * g.dw + g.pl >= 0
+                ? (g.w - 1 - (g.kw - 1) * g.dw + g.pl) / g.sw + 1
+                : 0;
+    if (ow_hi > g.ow) ow_hi = g.ow;
+    if (ow_lo > ow_hi) ow_lo = ow_hi;
+    while (ow < g.ow) {
+        if (ow >= ow_lo && ow + 4 <= ow_hi) {
+            /* Four interior pixels, all channel blocks (their windows stay in L1). */
+            for (cb = c0; cb < C8; cb += 8) {
+                const __m256 bv = bias ? _mm256_loadu_ps(bias + cb) : _mm256_setzero_ps();
+                __m256 a0 = bv, a1 = bv, a2 = bv, a3 = bv;
+                long ky, kx, q;
+                for (ky = 0; ky < g.kh; ky++) {
+                    const float *xrow, *wr;
+                    if (!xr[ky]) continue;
+                    xrow = xr[ky] + (ow * g.sw - g.pl) * ldx + cb;
+                    wr = w + ky * g.kw * C + cb;
+                    for (kx = 0; kx < g.kw; kx++) {
+                        const __m256 wv = _mm256_loadu_ps(wr + kx * C);
+                        const float *xp = xrow + kx * g.dw * ldx;
+                        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xp), wv, a0);
+                        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + sx), wv, a1);
+                        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 2 * sx), wv, a2);
+                        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 3 * sx), wv, a3);
+                    }
+                }
+                if (clamp) {
+                    float *yq = yr + ow * ldy + cb;
+                    _mm256_storeu_ps(yq, _mm256_min_ps(hi, _mm256_max_ps(lo, a0)));
+                    _mm256_storeu_ps(yq + ldy, _mm256_min_ps(hi, _mm256_max_ps(lo, a1)));
+                    _mm256_storeu_ps(yq + 2 * ldy, _mm256_min_ps(hi, _mm256_max_ps(lo, a2)));
+                    _mm256_storeu_ps(yq + 3 * ldy, _mm256_min_ps(hi, _mm256_max_ps(lo, a3)));
+                } else {
+                    const __m256 acc[4] = {a0, a1, a2, a3};
+                    for (q = 0; q < 4; q++)
+                        lnc_epi_store8(&e, acc[q], NULL, cb, 8, yr + (ow + q) * ldy + cb,
+                                       rr ? rr + (ow + q) * e.ldr + cb : NULL);
+                }
+            }
+            ow += 4;
+        } else {
+            const long iw0 = ow * g.sw - g.pl;
+            long kx0 = 0, kx1 = g.kw, ky, kx;
+            while (kx0 < kx1 && iw0 + kx0 * g.dw < 0) kx0++;
+            while (kx1 > kx0 && iw0 + (kx1 - 1) * g.dw >= g.w) kx1--;
+            for (cb = c0; cb < C8; cb += 8) {
+                __m256 a0 = bias ? _mm256_loadu_ps(bias + cb) : _mm256_setzero_ps();
+                for (ky = 0; ky < g.kh; ky++) {
+                    const float *xrow, *wr;
+                    if (!xr[ky]) continue;
+                    xrow = xr[ky] + iw0 * ldx + cb;
+                    wr = w + ky * g.kw * C + cb;
+                    for (kx = kx0; kx < kx1; kx++)
+                        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xrow + kx * g.dw * ldx),
+                                             _mm256_loadu_ps(wr + kx * C), a0);
+                }
+                lnc_epi_store8(&e, a0, NULL, cb, 8, yr + ow * ldy + cb,
+                               rr ? rr + ow * e.ldr + cb : NULL);
+            }
+            ow += 1;
         }
     }
-    for (v = 0; v < nv; v++) {
-        long ch = cb + 8 * v;
-        lnc_epi_store8(e, acc[v], j->bias, ch, 8, j->y + opix * g->ldy + ch,
-                       e->res ? e->res + opix * e->ldr + ch : NULL);
-    }
+    return C8;
 }
 #endif
 
-static void lnc_dw_part(void *ctx, int part) {
+/* One depthwise output row (channels [c0, c1)) from input row pointers. */
+static void lnc_dw_row(const lnc_conv *g, const lnc_epi *e, const float *const *xr,
+                       const float *w, const float *bias, float *yr, const float *rr, long c0,
+                       long c1) {
+    long ow;
+#if defined(LNC_AVX2) && !defined(__AVX512F__)
+    c0 = lnc_dw_row_avx2(g, e, xr, w, bias, yr, rr, c0, c1);
+#endif
+    if (c0 < c1)
+        for (ow = 0; ow < g->ow; ow++) lnc_dw_px(g, e, xr, w, bias, ow, c0, c1, yr, rr);
+}
+
+#define LNC_MAX_KH 16
+
+static void lnc_dw_part(void *ctx, int part, int tid) {
     const lnc_cv_job *j = (const lnc_cv_job *)ctx;
+    (void)tid;
     const lnc_conv *g = j->g;
-    long r0, r1, row, ow;
+    const lnc_epi *e = j->e;
+    long r0, r1, row;
     lnc_chunk(g->n * g->oh, j->parts, part, 1, &r0, &r1);
     for (row = r0; row < r1; row++) {
-        long n = row / g->oh, oh = row % g->oh, cb = 0;
-#if defined(LNC_AVX2) && !defined(__AVX512F__)
-        for (; cb + 32 <= g->c; cb += 32)
-            for (ow = 0; ow < g->ow; ow++) lnc_dw_px_v(j, n, oh, ow, cb, 4);
-        for (; cb + 8 <= g->c; cb += 8)
-            for (ow = 0; ow < g->ow; ow++) lnc_dw_px_v(j, n, oh, ow, cb, 1);
-#endif
-        if (cb < g->c)
-            for (ow = 0; ow < g->ow; ow++) lnc_dw_px(j, n, oh, ow, cb, g->c);
+        const long n = row / g->oh, oh = row % g->oh;
+        const float *xr[LNC_MAX_KH];
+        int ky;
+        for (ky = 0; ky < g->kh && ky < LNC_MAX_KH; ky++) {
+            const long ih = oh * g->sh - g->pt + ky * g->dh;
+            xr[ky] = (ih < 0 || ih >= g->h) ? NULL : j->x + (n * g->h + ih) * g->w * g->ldx;
+        }
+        lnc_dw_row(g, e, xr, j->w, j->bias, j->y + row * g->ow * g->ldy,
+                   e->res ? e->res + row * g->ow * e->ldr : NULL, 0, g->c);
     }
 }
 
@@ -548,103 +713,209 @@ void lnc_conv_dw(const lnc_conv *g, const float *x, const float *w, const float 
                  float *y, const lnc_epi *e) {
     lnc_cv_job j;
     j.g = g; j.x = x; j.w = w; j.bias = bias; j.y = y; j.e = e;
-    j.parts = lnc_pool_threads();
+    j.parts = lnc_pool_threads() > 1 ? (int)LNC_MIN(4 * lnc_pool_threads(), g->n * g->oh) : 1;
     if (g->n * g->oh * g->ow * g->c * g->kh * g->kw < 32768) j.parts = 1;
     lnc_parallel_for(j.parts, lnc_dw_part, &j);
 }
 
+/* ----- pointwise followed by depthwise, fused over rows ---------------------------- */
+
+typedef struct {
+    const lnc_conv *gp, *gd;
+    const float *x, *wp, *bp, *wd, *bd;
+    const lnc_epi *ep, *ed;
+    float *y, *ring;
+    long rows; /* ring rows per thread */
+    int parts;
+} lnc_pwdw_job;
+
+/* Each part owns the weight panels [q0, q1) — channels [q0*NR, q1*NR) of the expanded
+ * tensor — for every row: threads share no work and recompute nothing. */
+static void lnc_pwdw_part(void *ctx, int part, int tid) {
+    const lnc_pwdw_job *j = (const lnc_pwdw_job *)ctx;
+    const lnc_conv *gp = j->gp, *gd = j->gd;
+    const long W = gd->w, M = gp->m, R = j->rows;
+    const long panels = (M + LNC_NR - 1) / LNC_NR;
+    float *ring = j->ring + (long)tid * R * W * M;
+    long q0, q1, c0, c1, row, cur_n = -1, next = 0;
+    lnc_chunk(panels, j->parts, part, 1, &q0, &q1);
+    c0 = q0 * LNC_NR;
+    c1 = LNC_MIN(q1 * LNC_NR, M);
+    if (c0 >= c1) return;
+    for (row = 0; row < gd->n * gd->oh; row++) {
+        const long n = row / gd->oh, oh = row % gd->oh;
+        const float *xr[LNC_MAX_KH];
+        long lo = oh * gd->sh - gd->pt, hi = lo + (gd->kh - 1) * gd->dh, ih;
+        int ky;
+        if (n != cur_n) { cur_n = n; next = 0; }
+        if (lo < 0) lo = 0;
+        if (hi > gd->h - 1) hi = gd->h - 1;
+        if (next < lo) next = lo;
+        /* Pointwise rows the window needs and the ring does not hold yet. */
+        for (ih = next; ih <= hi; ih++) {
+            const float *a = j->x + (n * gp->h + ih) * gp->w * gp->ldx;
+            float *dst = ring + (ih % R) * W * M;
+            long q;
+            for (q = q0; q < q1; q++)
+                lnc_panel_rows(a, gp->ldx, W, gp->c, j->wp + q * gp->c * LNC_NR, j->bp, j->ep,
+                               NULL, q * LNC_NR, LNC_MIN(LNC_NR, M - q * LNC_NR), dst, M);
+        }
+        if (hi + 1 > next) next = hi + 1;
+        for (ky = 0; ky < gd->kh && ky < LNC_MAX_KH; ky++) {
+            const long r = oh * gd->sh - gd->pt + ky * gd->dh;
+            xr[ky] = (r < 0 || r >= gd->h) ? NULL : ring + (r % R) * W * M;
+        }
+        lnc_dw_row(gd, j->ed, xr, j->wd, j->bd, j->y + row * gd->ow * gd->ldy,
+                   j->ed->res ? j->ed->res + row * gd->ow * j->ed->ldr : NULL, c0, c1);
+    }
+}
+
+void lnc_conv_pw_dw(const lnc_conv *gp, const float *x, const float *wp, const float *bp,
+                    const lnc_epi *ep, const lnc_conv *gd, const float *wd, const float *bd,
+                    const lnc_epi *ed, float *y, float *ring) {
+    lnc_pwdw_job j;
+    const long panels = (gp->m + LNC_NR - 1) / LNC_NR;
+    j.gp = gp; j.gd = gd; j.x = x; j.wp = wp; j.bp = bp; j.wd = wd; j.bd = bd;
+    j.ep = ep; j.ed = ed; j.y = y; j.ring = ring;
+    j.rows = LNC_PWDW_RING_ROWS(gd->kh, gd->dh, gd->sh);
+    j.parts = lnc_pool_threads();
+    if (j.parts > panels) j.parts = (int)panels;
+    if (gd->n * gd->oh * gd->ow * gp->m * gp->c < 32768) j.parts = 1;
+    lnc_parallel_for(j.parts, lnc_pwdw_part, &j);
+}
+
 /* ----- direct convolution (first layer, group conv, dilation) ----------------------- */
 
-#if defined(LNC_AVX2) && !defined(__AVX512F__)
-/* Direct convolution of one output pixel, group grp, channels mb..mb+8*nv (in group). */
-static inline __attribute__((always_inline)) void lnc_direct_px_v(const lnc_cv_job *j, long n,
-                                                                  long oh, long ow, long grp,
-                                                                  long mb, const int nv) {
+typedef struct {
+    const lnc_conv *g;
+    const long *xs;
+    const float *x, *w, *bias;
+    float *y, *tmp;
+    const lnc_epi *e;
+    long npix, K, panels;
+    int parts;
+} lnc_i2c_job;
+
+static void lnc_i2c_part(void *ctx, int part, int tid) {
+    const lnc_i2c_job *j = (const lnc_i2c_job *)ctx;
     const lnc_conv *g = j->g;
     const lnc_epi *e = j->e;
-    long cpg = g->c / g->group, mpg = g->m / g->group, c;
-    long opix = (n * g->oh + oh) * g->ow + ow;
-    __m256 acc[4];
-    int ky, kx, v;
-    for (v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
-    for (ky = 0; ky < g->kh; ky++) {
-        long ih = oh * g->sh - g->pt + ky * g->dh;
-        if (ih < 0 || ih >= g->h) continue;
-        for (kx = 0; kx < g->kw; kx++) {
-            long iw = ow * g->sw - g->pl + kx * g->dw;
-            const float *xp, *wp;
-            if (iw < 0 || iw >= g->w) continue;
-            xp = j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + grp * cpg;
-            wp = j->w + (((grp * g->kh + ky) * g->kw + kx) * cpg) * mpg + mb;
-            for (c = 0; c < cpg; c++) {
-                const __m256 xv = _mm256_broadcast_ss(xp + c);
-                for (v = 0; v < nv; v++)
-                    acc[v] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + c * mpg + 8 * v), acc[v]);
+    const long *xs = j->xs;
+    const long block = LNC_MR * 8, K = j->K, cpg = g->c / g->group, mpg = g->m / g->group;
+    float *a = j->tmp + (long)tid * LNC_I2C_ROWS * K;
+    long p0, p1, pb, p, grp, q;
+    lnc_chunk(j->npix, j->parts, part, LNC_MR, &p0, &p1);
+    for (pb = p0; pb < p1; pb += block) {
+        long pe = LNC_MIN(pb + block, p1);
+        for (grp = 0; grp < g->group; grp++) {
+            /* Gather the receptive fields of pixels pb..pe: row (ky, kx, c). */
+            for (p = pb; p < pe; p++) {
+                long n = p / (g->oh * g->ow), rem = p % (g->oh * g->ow);
+                long oh = rem / g->ow, ow = rem % g->ow, idx = 0, c;
+                float *row = a + (p - pb) * K;
+                int ky, kx;
+                for (ky = 0; ky < g->kh; ky++) {
+                    long ih = oh * g->sh - g->pt + ky * g->dh;
+                    for (kx = 0; kx < g->kw; kx++) {
+                        long iw = ow * g->sw - g->pl + kx * g->dw;
+                        if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w) {
+                            for (c = 0; c < cpg; c++) row[idx++] = 0.0f;
+                        } else {
+                            const float *xp = j->x + n * xs[0] + grp * cpg * xs[1] + ih * xs[2] + iw * xs[3];
+                            if (xs[1] == 1)
+                                for (c = 0; c < cpg; c++) row[idx++] = xp[c];
+                            else
+                                for (c = 0; c < cpg; c++) row[idx++] = xp[c * xs[1]];
+                        }
+                    }
+                }
+            }
+            for (q = 0; q < j->panels; q++) {
+                long ch0 = grp * mpg + q * LNC_NR, nch = LNC_MIN(LNC_NR, mpg - q * LNC_NR);
+                const float *wq = j->w + (grp * j->panels + q) * K * LNC_NR;
+                /* Bias, slope and channels are indexed from ch0 in the whole output. */
+                lnc_panel_rows(a, K, pe - pb, K, wq, j->bias, e,
+                               e->res ? e->res + pb * e->ldr : NULL, ch0, nch,
+                               j->y + pb * g->ldy, g->ldy);
             }
         }
     }
-    for (v = 0; v < nv; v++) {
-        long ch = grp * mpg + mb + 8 * v;
-        lnc_epi_store8(e, acc[v], j->bias, ch, 8, j->y + opix * g->ldy + ch,
-                       e->res ? e->res + opix * e->ldr + ch : NULL);
-    }
 }
-#endif
 
-static void lnc_direct_part(void *ctx, int part) {
-    const lnc_cv_job *j = (const lnc_cv_job *)ctx;
-    const lnc_conv *g = j->g;
-    const lnc_epi *e = j->e;
-    long cpg = g->c / g->group, mpg = g->m / g->group;
-    long r0, r1, row, ow, grp, mb;
-    float acc[64];
-    lnc_chunk(g->n * g->oh, j->parts, part, 1, &r0, &r1);
-    for (row = r0; row < r1; row++) {
-        long n = row / g->oh, oh = row % g->oh;
-        for (ow = 0; ow < g->ow; ow++) {
-            long opix = row * g->ow + ow;
-            for (grp = 0; grp < g->group; grp++) {
-                mb = 0;
 #if defined(LNC_AVX2) && !defined(__AVX512F__)
-                for (; mb + 32 <= mpg; mb += 32) lnc_direct_px_v(j, n, oh, ow, grp, mb, 4);
-                for (; mb + 8 <= mpg; mb += 8) lnc_direct_px_v(j, n, oh, ow, grp, mb, 1);
-#endif
-                for (; mb < mpg; mb += 64) {
-                    long nb = LNC_MIN(64, mpg - mb), c, m;
-                    int ky, kx;
-                    for (m = 0; m < nb; m++) acc[m] = 0.0f;
-                    for (ky = 0; ky < g->kh; ky++) {
-                        long ih = oh * g->sh - g->pt + ky * g->dh;
-                        if (ih < 0 || ih >= g->h) continue;
-                        for (kx = 0; kx < g->kw; kx++) {
-                            long iw = ow * g->sw - g->pl + kx * g->dw;
-                            const float *xp, *wp;
-                            if (iw < 0 || iw >= g->w) continue;
-                            xp = j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + grp * cpg;
-                            wp = j->w + (((grp * g->kh + ky) * g->kw + kx) * cpg) * mpg + mb;
-                            for (c = 0; c < cpg; c++) {
-                                const float xv = xp[c];
-                                const float *wr = wp + c * mpg;
-                                for (m = 0; m < nb; m++) acc[m] += xv * wr[m];
-                            }
+/* Few input channels (first layers): no gathering; per output pixel, 16 or 32 output
+ * channels accumulate in registers over the valid taps, reading x through its strides. */
+static void lnc_direct_smallc_part(void *ctx, int part, int tid) {
+    const lnc_i2c_job *j = (const lnc_i2c_job *)ctx;
+    (void)tid;
+    const lnc_conv g = *j->g;
+    const lnc_epi e = *j->e;
+    const long *xs = j->xs, K = j->K, C = g.c, panels = j->panels;
+    long r0, r1, row, ow, q;
+    lnc_chunk(g.n * g.oh, j->parts, part, 1, &r0, &r1);
+    for (row = r0; row < r1; row++) {
+        const long n = row / g.oh, oh = row % g.oh;
+        long ky0 = 0, ky1 = g.kh;
+        while (ky0 < ky1 && oh * g.sh - g.pt + ky0 * g.dh < 0) ky0++;
+        while (ky1 > ky0 && oh * g.sh - g.pt + (ky1 - 1) * g.dh >= g.h) ky1--;
+        for (ow = 0; ow < g.ow; ow++) {
+            const long iw0 = ow * g.sw - g.pl, opix = row * g.ow + ow;
+            long kx0 = 0, kx1 = g.kw;
+            float *yp = j->y + opix * g.ldy;
+            const float *rp = e.res ? e.res + opix * e.ldr : NULL;
+            while (kx0 < kx1 && iw0 + kx0 * g.dw < 0) kx0++;
+            while (kx1 > kx0 && iw0 + (kx1 - 1) * g.dw >= g.w) kx1--;
+            for (q = 0; q < panels; q += 2) {
+                const int two = q + 1 < panels;
+                const float *w0 = j->w + q * K * 16, *w1 = two ? w0 + K * 16 : w0;
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+                __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+                long ky, kx, c, ch;
+                for (ky = ky0; ky < ky1; ky++) {
+                    const long ih = oh * g.sh - g.pt + ky * g.dh;
+                    for (kx = kx0; kx < kx1; kx++) {
+                        const float *xb = j->x + n * xs[0] + ih * xs[2] + (iw0 + kx * g.dw) * xs[3];
+                        const long k0 = (ky * g.kw + kx) * C;
+                        for (c = 0; c < C; c++) {
+                            const __m256 xv = _mm256_broadcast_ss(xb + c * xs[1]);
+                            const float *wa = w0 + (k0 + c) * 16, *wb = w1 + (k0 + c) * 16;
+                            a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wa), a0);
+                            a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wa + 8), a1);
+                            a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wb), a2);
+                            a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wb + 8), a3);
                         }
                     }
-                    lnc_epi_row(e, acc, nb, grp * mpg + mb, j->bias,
-                                j->y + opix * g->ldy + grp * mpg + mb,
-                                e->res ? e->res + opix * e->ldr + grp * mpg + mb : NULL);
+                }
+                ch = q * 16;
+                lnc_epi_store8(&e, a0, j->bias, ch, g.m - ch, yp + ch, rp ? rp + ch : NULL);
+                lnc_epi_store8(&e, a1, j->bias, ch + 8, g.m - ch - 8, yp + ch + 8, rp ? rp + ch + 8 : NULL);
+                if (two) {
+                    lnc_epi_store8(&e, a2, j->bias, ch + 16, g.m - ch - 16, yp + ch + 16, rp ? rp + ch + 16 : NULL);
+                    lnc_epi_store8(&e, a3, j->bias, ch + 24, g.m - ch - 24, yp + ch + 24, rp ? rp + ch + 24 : NULL);
                 }
             }
         }
     }
 }
+#endif
 
-void lnc_conv_direct(const lnc_conv *g, const float *x, const float *w, const float *bias,
-                     float *y, const lnc_epi *e) {
-    lnc_cv_job j;
-    j.g = g; j.x = x; j.w = w; j.bias = bias; j.y = y; j.e = e;
+void lnc_conv_direct(const lnc_conv *g, const long *xs, const float *x, const float *w,
+                     const float *bias, float *y, const lnc_epi *e, float *tmp) {
+    lnc_i2c_job j;
+    j.g = g; j.xs = xs; j.x = x; j.w = w; j.bias = bias; j.y = y; j.e = e; j.tmp = tmp;
+    j.npix = g->n * g->oh * g->ow;
+    j.K = g->kh * g->kw * (g->c / g->group);
+    j.panels = (g->m / g->group + LNC_NR - 1) / LNC_NR;
     j.parts = lnc_pool_threads();
-    if (g->n * g->oh * g->ow * g->m * g->kh * g->kw * (g->c / g->group) < 32768) j.parts = 1;
-    lnc_parallel_for(j.parts, lnc_direct_part, &j);
+    if (j.npix * g->m * j.K < 32768 || j.npix < (long)LNC_MR * j.parts) j.parts = 1;
+#if defined(LNC_AVX2) && !defined(__AVX512F__)
+    if (g->group == 1 && g->c <= 4) {
+        if (j.parts > 1) j.parts = (int)LNC_MIN(4 * j.parts, g->n * g->oh);
+        lnc_parallel_for(j.parts, lnc_direct_smallc_part, &j);
+        return;
+    }
+#endif
+    lnc_parallel_for(j.parts, lnc_i2c_part, &j);
 }
 
 /* ----- pooling ----------------------------------------------------------------------- */

@@ -87,16 +87,32 @@ typedef struct lnc_conv {
 int lnc_pool_start(int threads);
 void lnc_pool_stop(void);
 int lnc_pool_threads(void);
-void lnc_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
+/* Run fn(ctx, i, tid) for i in [0, n) on the pool (dynamically: parts go to whichever
+ * thread is free); tid < lnc_pool_threads() identifies the executing thread. */
+void lnc_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx);
 
 /* Convolutions (pixel-major in and out). Weight packings:
- * pw: [ceil(M/NR)][C][NR]; dw: [kh*kw][C]; direct: [group][kh][kw][C/group][M/group]. */
+ * pw: [ceil(M/NR)][C][NR]; dw: [kh*kw][C]; direct: see lnc_conv_direct. */
 void lnc_conv_pw(const lnc_conv *g, const float *x, const float *w, const float *bias,
                  float *y, const lnc_epi *e);
 void lnc_conv_dw(const lnc_conv *g, const float *x, const float *w, const float *bias,
                  float *y, const lnc_epi *e);
-void lnc_conv_direct(const lnc_conv *g, const float *x, const float *w, const float *bias,
-                     float *y, const lnc_epi *e);
+/* Direct convolution as an implicit GEMM: receptive fields of up to LNC_I2C_ROWS pixels are
+ * gathered into `tmp` (LNC_I2C_ROWS * kh*kw*C/group floats per thread) and multiplied by
+ * the weights packed like pointwise ones per group: [group][panels][kh*kw*C/group][NR],
+ * rows ordered (ky, kx, c). `xs`: element strides of x (n, c, h, w): any layout. */
+#define LNC_I2C_ROWS 64
+void lnc_conv_direct(const lnc_conv *g, const long *xs, const float *x, const float *w,
+                     const float *bias, float *y, const lnc_epi *e, float *tmp);
+
+/* Pointwise convolution (geometry gp, weights packed like lnc_conv_pw) whose output feeds
+ * only a depthwise convolution (gd, gd->ldx == gp->m): rows of the pointwise result are
+ * computed on demand into a ring of LNC_PWDW_RING_ROWS rows per thread (`ring`:
+ * threads * rows * W * M floats), so the expanded tensor never goes to memory. */
+#define LNC_PWDW_RING_ROWS(kh, dh, sh) (((kh) - 1) * (dh) + 1 + (sh))
+void lnc_conv_pw_dw(const lnc_conv *gp, const float *x, const float *wp, const float *bp,
+                    const lnc_epi *ep, const lnc_conv *gd, const float *wd, const float *bd,
+                    const lnc_epi *ed, float *y, float *ring);
 
 /* Pooling (pixel-major in and out); `count_include_pad` for average pooling. */
 void lnc_maxpool(const lnc_conv *g, const float *x, float *y);

@@ -49,7 +49,10 @@ pub fn python_with_onnx(test: &str) -> Option<PathBuf> {
             return Some(c);
         }
     }
-    skip(test, "python3 with onnx and onnxruntime (set LNC_PYTHON or create .venv)");
+    skip(
+        test,
+        "python3 with onnx and onnxruntime (set LNC_PYTHON or create .venv)",
+    );
     None
 }
 

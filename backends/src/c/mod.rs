@@ -134,7 +134,7 @@ enum Pack {
     Pointwise,
     /// Depthwise: `[kh*kw][C]`.
     Depthwise,
-    /// Direct: `[group][kh][kw][C/group][M/group]`.
+    /// Direct: `[group][ceil((M/group)/NR)][kh*kw*C/group][NR]`.
     Direct { group: usize },
 }
 
@@ -142,6 +142,17 @@ enum Pack {
 enum ConstKey {
     Pool(u32),
     Derived(usize),
+}
+
+/// A convolution call's resolved pieces (see `Emitter::conv_parts`).
+struct ConvParts {
+    geom_decl: String,
+    epi: String,
+    woff: usize,
+    bias: String,
+    x: String,
+    y: String,
+    func: &'static str,
 }
 
 /// The resolved program: file-scope declarations and the statements of `lnc_model_run`.
@@ -341,18 +352,26 @@ impl Emitter<'_> {
                 p
             }
             Pack::Direct { group } => {
+                // [group][panels][K = (ky, kx, c)][NR]
                 let (m, cpg, kh, kw) = (s[0], s[1], s[2], s[3]);
                 let mpg = m / group;
-                let mut p = vec![0f32; v.len()];
-                let mut i = 0;
+                let panels = mpg.div_ceil(nr);
+                let k = kh * kw * cpg;
+                let mut p = vec![0f32; group * panels * k * nr];
                 for gr in 0..group {
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            for c in 0..cpg {
-                                for mm in 0..mpg {
-                                    let o = gr * mpg + mm;
-                                    p[i] = v[((o * cpg + c) * kh + ky) * kw + kx];
-                                    i += 1;
+                    for q in 0..panels {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                for c in 0..cpg {
+                                    let kk = (ky * kw + kx) * cpg + c;
+                                    for j in 0..nr {
+                                        let mm = q * nr + j;
+                                        if mm < mpg {
+                                            let o = gr * mpg + mm;
+                                            p[((gr * panels + q) * k + kk) * nr + j] =
+                                                v[((o * cpg + c) * kh + ky) * kw + kx];
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -362,7 +381,7 @@ impl Emitter<'_> {
             }
         };
         // Segments start on 64-byte boundaries.
-        while self.weights.len() % 16 != 0 {
+        while self.weights.len() & 15 != 0 {
             self.weights.push(0);
         }
         let off = self.weights.len();
@@ -431,10 +450,83 @@ impl Emitter<'_> {
         names
     }
 
+    /// The resolved pieces of a convolution call: geometry declaration (named `gname`),
+    /// epilogue initializer, packed weight offset and pointers.
+    fn conv_parts(&mut self, i: usize, k: &Kernel, gname: &str) -> Result<ConvParts> {
+        let Kernel::Conv {
+            kind,
+            geom,
+            x,
+            w,
+            bias,
+            act,
+            slope,
+            residual,
+            res,
+            y,
+            ..
+        } = k
+        else {
+            return Err(self.err(i, "internal: not a convolution"));
+        };
+        let nr = self.opts.isa.panel();
+        let ldx = match kind {
+            ConvKind::Direct => 0,
+            _ => self.ld(*x, i)?,
+        };
+        let ldy = self.ld(*y, i)?;
+        let geom_decl = self.geom_decl(gname, geom, ldx, ldy);
+        let wkey = self
+            .const_key(*w)
+            .ok_or_else(|| self.err(i, "weights must be constant"))?;
+        let pack = match kind {
+            ConvKind::Pointwise => Pack::Pointwise,
+            ConvKind::Depthwise => Pack::Depthwise,
+            ConvKind::Direct => Pack::Direct { group: geom.group },
+        };
+        let wname = self.plan.values[*w].name.clone();
+        let woff = self.segment(wkey, pack, &wname, nr);
+        let bias = match bias {
+            Some(b) => self.ptr(*b),
+            None => "NULL".into(),
+        };
+        let sp = match slope {
+            Some(s) => self.ptr(*s),
+            None => "NULL".into(),
+        };
+        let (rp, ldr) = match res {
+            Some(r) => (self.ptr(*r), self.ld(*r, i)?),
+            None => ("NULL".into(), 0),
+        };
+        let mode = match residual {
+            Residual::None => 0,
+            Residual::BeforeAct => 1,
+            Residual::AfterAct => 2,
+        };
+        let (code, a, b) = act_code(*act);
+        let func = match kind {
+            ConvKind::Pointwise => "lnc_conv_pw",
+            ConvKind::Depthwise => "lnc_conv_dw",
+            ConvKind::Direct => "lnc_conv_direct",
+        };
+        Ok(ConvParts {
+            geom_decl,
+            epi: format!(
+                "{{{code}, {}, {}, {sp}, {rp}, {ldr}, {mode}}}",
+                flit(a),
+                flit(b)
+            ),
+            woff,
+            bias,
+            x: self.ptr(*x),
+            y: self.ptr(*y),
+            func,
+        })
+    }
+
     fn unit(&mut self) -> Result<Unit> {
         let mut decls = Vec::new();
         let mut body = Vec::new();
-        let nr = self.opts.isa.panel();
         for i in 0..self.plan.steps.len() {
             let step = self.plan.steps[i].clone();
             body.push(format!(
@@ -444,58 +536,37 @@ impl Emitter<'_> {
             ));
             let id = format!("S{i}");
             match &step.kernel {
-                Kernel::Conv {
-                    kind,
-                    geom,
-                    x,
-                    w,
-                    bias,
-                    act,
-                    slope,
-                    residual,
-                    res,
-                    y,
-                } => {
-                    let (ldx, ldy) = (self.ld(*x, i)?, self.ld(*y, i)?);
-                    decls.push(self.geom_decl(&format!("{id}_g"), geom, ldx, ldy));
-                    let wkey = self
-                        .const_key(*w)
-                        .ok_or_else(|| self.err(i, "weights must be constant"))?;
-                    let pack = match kind {
-                        ConvKind::Pointwise => Pack::Pointwise,
-                        ConvKind::Depthwise => Pack::Depthwise,
-                        ConvKind::Direct => Pack::Direct { group: geom.group },
+                k @ Kernel::Conv { kind, x, tmp, .. } => {
+                    let c = self.conv_parts(i, k, &format!("{id}_g"))?;
+                    decls.push(c.geom_decl);
+                    let (f, woff, bp, xp, yp) = (c.func, c.woff, c.bias, c.x, c.y);
+                    let call = match (kind, tmp) {
+                        (ConvKind::Direct, Some(t)) => {
+                            decls.push(format!(
+                                "static const long {id}_xs[] = {};",
+                                longs(&self.plan.values[*x].strides)
+                            ));
+                            let tp = self.ptr(*t);
+                            format!(
+                                "{f}(&{id}_g, {id}_xs, {xp}, W + {woff}, {bp}, {yp}, &e, {tp});"
+                            )
+                        }
+                        (ConvKind::Direct, None) => {
+                            return Err(self.err(i, "internal: direct convolution without scratch"))
+                        }
+                        _ => format!("{f}(&{id}_g, {xp}, W + {woff}, {bp}, {yp}, &e);"),
                     };
-                    let wname = self.plan.values[*w].name.clone();
-                    let woff = self.segment(wkey, pack, &wname, nr);
-                    let bp = match bias {
-                        Some(b) => self.ptr(*b),
-                        None => "NULL".into(),
-                    };
-                    let sp = match slope {
-                        Some(s) => self.ptr(*s),
-                        None => "NULL".into(),
-                    };
-                    let (rp, ldr) = match res {
-                        Some(r) => (self.ptr(*r), self.ld(*r, i)?),
-                        None => ("NULL".into(), 0),
-                    };
-                    let mode = match residual {
-                        Residual::None => 0,
-                        Residual::BeforeAct => 1,
-                        Residual::AfterAct => 2,
-                    };
-                    let (code, a, b) = act_code(*act);
-                    let f = match kind {
-                        ConvKind::Pointwise => "lnc_conv_pw",
-                        ConvKind::Depthwise => "lnc_conv_dw",
-                        ConvKind::Direct => "lnc_conv_direct",
-                    };
-                    let (xp, yp) = (self.ptr(*x), self.ptr(*y));
+                    body.push(format!("{{ const lnc_epi e = {}; {call} }}", c.epi));
+                }
+                Kernel::PwDw { pw, dw, ring } => {
+                    let p = self.conv_parts(i, pw, &format!("{id}_gp"))?;
+                    let d = self.conv_parts(i, dw, &format!("{id}_gd"))?;
+                    decls.push(p.geom_decl);
+                    decls.push(d.geom_decl);
+                    let rp = self.ptr(*ring);
                     body.push(format!(
-                        "{{ const lnc_epi e = {{{code}, {}, {}, {sp}, {rp}, {ldr}, {mode}}}; {f}(&{id}_g, {xp}, W + {woff}, {bp}, {yp}, &e); }}",
-                        flit(a),
-                        flit(b)
+                        "{{ const lnc_epi ep = {}; const lnc_epi ed = {}; lnc_conv_pw_dw(&{id}_gp, {}, W + {}, {}, &ep, &{id}_gd, W + {}, {}, &ed, {}, {rp}); }}",
+                        p.epi, d.epi, p.x, p.woff, p.bias, d.woff, d.bias, d.y
                     ));
                 }
                 Kernel::Pool {
@@ -580,19 +651,15 @@ impl Emitter<'_> {
                         n[2]
                     ));
                 }
-                Kernel::Gather {
-                    tables,
-                    fill,
-                    x,
-                    y,
-                } => {
+                Kernel::Gather { tables, fill, x, y } => {
                     let shape: Vec<usize> = tables.iter().map(Vec::len).collect();
-                    let flat: Vec<isize> = tables
+                    let flat: Vec<isize> =
+                        tables.iter().flatten().map(|t| t.unwrap_or(-1)).collect();
+                    if flat
                         .iter()
-                        .flatten()
-                        .map(|t| t.unwrap_or(-1))
-                        .collect();
-                    if flat.iter().zip(tables.iter().flatten()).any(|(&f, t)| t.is_some() && f < 0) {
+                        .zip(tables.iter().flatten())
+                        .any(|(&f, t)| t.is_some() && f < 0)
+                    {
                         return Err(self.err(i, "internal: negative gather offset"));
                     }
                     decls.push(format!("static const long {id}_n[] = {};", longs(&shape)));
@@ -648,10 +715,22 @@ impl Emitter<'_> {
                         ReduceKind::Max => 2,
                         ReduceKind::Min => 3,
                     };
-                    decls.push(format!("static const long {id}_on[] = {};", longs(&outer.shape)));
-                    decls.push(format!("static const long {id}_os[] = {};", longs(&outer.strides[0])));
-                    decls.push(format!("static const long {id}_in[] = {};", longs(&inner.shape)));
-                    decls.push(format!("static const long {id}_is[] = {};", longs(&inner.strides[0])));
+                    decls.push(format!(
+                        "static const long {id}_on[] = {};",
+                        longs(&outer.shape)
+                    ));
+                    decls.push(format!(
+                        "static const long {id}_os[] = {};",
+                        longs(&outer.strides[0])
+                    ));
+                    decls.push(format!(
+                        "static const long {id}_in[] = {};",
+                        longs(&inner.shape)
+                    ));
+                    decls.push(format!(
+                        "static const long {id}_is[] = {};",
+                        longs(&inner.strides[0])
+                    ));
                     let (xp, yp) = (self.ptr(*x), self.ptr(*y));
                     body.push(format!(
                         "lnc_reduce_nd({k}, {}, {id}_on, {id}_os, {}, {id}_in, {id}_is, {xp}, {yp});",
@@ -891,7 +970,7 @@ void lnc_model_run(void *scratch, const float *const *in, float *const *out) {{
             "static const union {{\n    uint32_t u[{n}];\n    float f[{n}];\n}} lnc_w LNC_ALIGN = {{{{"
         );
         if self.weights.is_empty() {
-            s.push_str("0");
+            s.push('0');
         }
         for (i, chunk) in self.weights.chunks(8).enumerate() {
             let items: Vec<String> = chunk.iter().map(|w| format!("0x{w:08x}u")).collect();
@@ -903,7 +982,8 @@ void lnc_model_run(void *scratch, const float *const *in, float *const *out) {{
 
     fn makefile(&self) -> String {
         format!(
-            r#"# Generated by lnc. `make` builds lnc_runner; `make liblnc_model.a` the library.
+            r#"# Generated by lnc. `make` builds lnc_runner; `make liblnc_model.a` / `liblnc_model.so` the
+# library (API in model.h).
 # Cross-compile with e.g. `make CC=aarch64-linux-gnu-gcc` (ISA {isa}).
 CC ?= cc
 ISA_FLAGS ?= {flags}
@@ -923,14 +1003,23 @@ lnc_runner: lnc_runner.o $(OBJS)
 liblnc_model.a: $(OBJS)
 	$(AR) rcs $@ $(OBJS)
 
+liblnc_model.so: $(OBJS:.o=.pic.o)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -shared -o $@ $(OBJS:.o=.pic.o) $(LDFLAGS) $(LDLIBS)
+
 weights.o: weights.c
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -O0 -c -o $@ weights.c
+
+weights.pic.o: weights.c
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -O0 -fPIC -c -o $@ weights.c
+
+%.pic.o: %.c model.h lnc_kernels.h
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -fPIC -c -o $@ $<
 
 %.o: %.c model.h lnc_kernels.h
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -c -o $@ $<
 
 clean:
-	rm -f lnc_runner liblnc_model.a *.o
+	rm -f lnc_runner liblnc_model.a liblnc_model.so *.o
 
 .PHONY: all clean
 "#,

@@ -114,6 +114,15 @@ pub struct Buffer {
     pub last: usize,
 }
 
+/// Receptive fields per thread gathered by a direct convolution (`LNC_I2C_ROWS` in C).
+pub const DIRECT_ROWS: usize = 64;
+
+/// Rows of pointwise output a fused [`Kernel::PwDw`] keeps per thread
+/// (`LNC_PWDW_RING_ROWS` in C): the depthwise window plus one stride.
+pub fn pw_dw_ring_rows(kh: usize, dh: usize, sh: usize) -> usize {
+    (kh - 1) * dh + 1 + sh
+}
+
 /// Which convolution kernel a convolution uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ConvKind {
@@ -121,7 +130,8 @@ pub enum ConvKind {
     Pointwise,
     /// One input and one output channel per group: vectorised across channels.
     Depthwise,
-    /// Everything else (first layer, group convolution, dilation, strided 1x1).
+    /// Everything else (first layer, group convolution, dilation, strided 1x1): an
+    /// implicit GEMM over gathered receptive fields; reads `x` in any layout.
     Direct,
 }
 
@@ -185,6 +195,17 @@ pub enum Kernel {
         residual: Residual,
         res: Option<ValId>,
         y: ValId,
+        /// Scratch of a [`ConvKind::Direct`] convolution: [`DIRECT_ROWS`] receptive fields
+        /// per thread.
+        tmp: Option<ValId>,
+    },
+    /// A pointwise [`Kernel::Conv`] whose output only feeds the depthwise [`Kernel::Conv`]
+    /// `dw`, fused over rows: `ring` holds [`pw_dw_ring_rows`] pointwise output rows per
+    /// thread, so the expanded tensor (`pw`'s `y`, `dw`'s `x`) is never materialised.
+    PwDw {
+        pw: Box<Kernel>,
+        dw: Box<Kernel>,
+        ring: ValId,
     },
     /// Max or average pooling on pixel-major tensors.
     Pool {
@@ -382,11 +403,13 @@ struct Lower<'g> {
     concat_buf: HashMap<NodeId, ValId>,
     node: String,
     op: String,
+    threads: usize,
 }
 
-/// Lower a verified graph to a plan. Every tensor must be f32; anything the CPU backend
-/// cannot generate is an error naming the node.
-pub fn lower(g: &Graph) -> Result<Plan> {
+/// Lower a verified graph to a plan for code running on up to `threads` threads (scratch
+/// is sized for them). Every tensor must be f32; anything the CPU backend cannot generate
+/// is an error naming the node.
+pub fn lower(g: &Graph, threads: usize) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut live: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<NodeId> = g.outputs().iter().map(|o| o.value.node).collect();
@@ -414,6 +437,7 @@ pub fn lower(g: &Graph) -> Result<Plan> {
         concat_buf: HashMap::new(),
         node: String::new(),
         op: String::new(),
+        threads: threads.max(1),
     };
     l.plan_concat_aliases(&order, &live);
     for (i, &id) in g.inputs().iter().enumerate() {
@@ -466,6 +490,7 @@ pub fn lower(g: &Graph) -> Result<Plan> {
         let dst = l.push_value(&o.name, ty.shape.clone(), Storage::Output(i));
         l.copy(src, dst);
     }
+    l.fuse_pw_dw();
     l.assign_memory();
     Ok(l.plan)
 }
@@ -524,10 +549,13 @@ impl Lower<'_> {
     }
 
     fn value(&self, v: Value) -> Result<ValId> {
-        self.map
-            .get(&v)
-            .copied()
-            .ok_or_else(|| self.err(format!("input {}:{} was not lowered", v.node.index(), v.port)))
+        self.map.get(&v).copied().ok_or_else(|| {
+            self.err(format!(
+                "input {}:{} was not lowered",
+                v.node.index(),
+                v.port
+            ))
+        })
     }
 
     fn step(&mut self, kernel: Kernel, reads: Vec<ValId>, writes: Vec<ValId>) {
@@ -720,9 +748,9 @@ impl Lower<'_> {
         let st = broadcast(t.shape(), &row_major(t.shape()), out)
             .ok_or_else(|| self.err("PReLU slope does not broadcast to the output"))?;
         if st.iter().enumerate().any(|(d, &s)| d != 1 && s != 0) {
-            return Err(self.err(
-                "the CPU backend supports PReLU slopes that vary only along channels",
-            ));
+            return Err(
+                self.err("the CPU backend supports PReLU slopes that vary only along channels")
+            );
         }
         let per: Vec<f32> = (0..m).map(|c| vals[c * st[1] as usize] as f32).collect();
         let t = Tensor::from_f32(&[m], per).map_err(|e| self.err(e))?;
@@ -742,7 +770,6 @@ impl Lower<'_> {
         res: Option<ValId>,
         y: ValId,
     ) -> Result<()> {
-        let x = self.pixel(x);
         let res = res.map(|r| self.pixel(r));
         let xs = self.plan.values[x].shape.clone();
         let ys = self.plan.values[y].shape.clone();
@@ -763,6 +790,18 @@ impl Lower<'_> {
         } else {
             ConvKind::Direct
         };
+        // Pointwise and depthwise kernels read pixel-major input; direct reads any layout.
+        let (x, tmp) = if kind == ConvKind::Direct {
+            let k = c.kernel[0] * c.kernel[1] * (geom.c / c.group.max(1));
+            let t = self.new_buffer(
+                &format!("{}.im2col", self.node),
+                &[self.threads * DIRECT_ROWS * k],
+                false,
+            );
+            (x, Some(t))
+        } else {
+            (self.pixel(x), None)
+        };
         if matches!(act, Activation::PRelu) && slope.is_none() {
             return Err(self.err("PReLU epilogue without a slope"));
         }
@@ -770,6 +809,8 @@ impl Lower<'_> {
         reads.extend(bias);
         reads.extend(slope);
         reads.extend(res);
+        let mut writes = vec![y];
+        writes.extend(tmp);
         self.step(
             Kernel::Conv {
                 kind,
@@ -782,9 +823,10 @@ impl Lower<'_> {
                 residual,
                 res,
                 y,
+                tmp,
             },
             reads,
-            vec![y],
+            writes,
         );
         Ok(())
     }
@@ -841,7 +883,15 @@ impl Lower<'_> {
     }
 
     /// A view of `x` as the node's output (no step).
-    fn view(&mut self, id: NodeId, port: u16, x: ValId, shape: Vec<usize>, strides: Vec<isize>, offset: isize) {
+    fn view(
+        &mut self,
+        id: NodeId,
+        port: u16,
+        x: ValId,
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        offset: isize,
+    ) {
         let name = if port == 0 {
             self.node.clone()
         } else {
@@ -1004,23 +1054,15 @@ impl Lower<'_> {
                     return Err(self.err("the CPU backend maps channels of 4-D tensors only"));
                 }
                 let mut srcs = Vec::new();
-                for i in 0..ins.len() {
-                    let v = self.value(ins[i])?;
+                for v in &ins {
+                    let v = self.value(*v)?;
                     srcs.push(self.pixel(v));
                 }
                 let y = self.output(id, 0, true)?;
                 let m: Vec<(usize, usize)> = map.iter().map(|r| (r.input, r.channel)).collect();
                 let mut reads = srcs.clone();
                 reads.dedup();
-                self.step(
-                    Kernel::ChannelMap {
-                        srcs,
-                        map: m,
-                        y,
-                    },
-                    reads,
-                    vec![y],
-                );
+                self.step(Kernel::ChannelMap { srcs, map: m, y }, reads, vec![y]);
             }
             Op::Conv(c) => {
                 let x = self.value(ins[0])?;
@@ -1030,7 +1072,17 @@ impl Lower<'_> {
                     None => None,
                 };
                 let y = self.output(id, 0, true)?;
-                self.conv_step(c, x, w, b, Activation::Identity, None, Residual::None, None, y)?;
+                self.conv_step(
+                    c,
+                    x,
+                    w,
+                    b,
+                    Activation::Identity,
+                    None,
+                    Residual::None,
+                    None,
+                    y,
+                )?;
             }
             Op::FusedConv { conv, epilogue } => {
                 let x = self.value(ins[0])?;
@@ -1049,7 +1101,17 @@ impl Lower<'_> {
                     None
                 };
                 let y = self.output(id, 0, true)?;
-                self.conv_step(conv, x, w, Some(b), epilogue.act, slope, epilogue.residual, res, y)?;
+                self.conv_step(
+                    conv,
+                    x,
+                    w,
+                    Some(b),
+                    epilogue.act,
+                    slope,
+                    epilogue.residual,
+                    res,
+                    y,
+                )?;
             }
             Op::DwPw {
                 dw,
@@ -1082,7 +1144,17 @@ impl Lower<'_> {
                     .shape
                     .clone();
                 let mid = self.new_buffer(&format!("{}.dw", node.name), &mid_shape, true);
-                self.conv_step(dw, x, dw_w, Some(dw_b), *dw_act, None, Residual::None, None, mid)?;
+                self.conv_step(
+                    dw,
+                    x,
+                    dw_w,
+                    Some(dw_b),
+                    *dw_act,
+                    None,
+                    Residual::None,
+                    None,
+                    mid,
+                )?;
                 let y = self.output(id, 0, true)?;
                 self.conv_step(
                     &crate::shape::pointwise(1),
@@ -1211,7 +1283,8 @@ impl Lower<'_> {
                     return Err(self.err("the classifier needs a 4-D input"));
                 }
                 let x = self.pixel(x);
-                let pooled = self.new_buffer(&format!("{}.pool", node.name), &[xs[0], xs[1]], false);
+                let pooled =
+                    self.new_buffer(&format!("{}.pool", node.name), &[xs[0], xs[1]], false);
                 self.step(
                     Kernel::GlobalPool {
                         max: false,
@@ -1226,7 +1299,17 @@ impl Lower<'_> {
                     None => None,
                 };
                 let w = self.value(ins[1])?;
-                self.gemm(id, pooled, w, c, *alpha, *beta, false, *trans_b, ins.get(1).copied())?;
+                self.gemm(
+                    id,
+                    pooled,
+                    w,
+                    c,
+                    *alpha,
+                    *beta,
+                    false,
+                    *trans_b,
+                    ins.get(1).copied(),
+                )?;
             }
             Op::Gemm {
                 alpha,
@@ -1518,10 +1601,18 @@ impl Lower<'_> {
         if nb > 256 {
             return Err(self.err("the CPU backend supports MatMul with at most 256 batches"));
         }
-        let ast = broadcast(&av.shape[..av.shape.len() - 2], &av.strides[..av.shape.len() - 2], batch)
-            .ok_or_else(|| self.err("A does not broadcast"))?;
-        let bst = broadcast(&bv.shape[..bv.shape.len() - 2], &bv.strides[..bv.shape.len() - 2], batch)
-            .ok_or_else(|| self.err("B does not broadcast"))?;
+        let ast = broadcast(
+            &av.shape[..av.shape.len() - 2],
+            &av.strides[..av.shape.len() - 2],
+            batch,
+        )
+        .ok_or_else(|| self.err("A does not broadcast"))?;
+        let bst = broadcast(
+            &bv.shape[..bv.shape.len() - 2],
+            &bv.strides[..bv.shape.len() - 2],
+            batch,
+        )
+        .ok_or_else(|| self.err("B does not broadcast"))?;
         let y = self.output(id, 0, false)?;
         let yv = self.plan.values[y].clone();
         let bstr = row_major(batch);
@@ -1537,8 +1628,20 @@ impl Lower<'_> {
             }
             let ar = av.shape.len();
             let br = bv.shape.len();
-            let a_i = self.push_view(&av.name, vec![m, k], vec![av.strides[ar - 2], av.strides[ar - 1]], ao, av.storage);
-            let b_i = self.push_view(&bv.name, vec![k, n], vec![bv.strides[br - 2], bv.strides[br - 1]], bo, bv.storage);
+            let a_i = self.push_view(
+                &av.name,
+                vec![m, k],
+                vec![av.strides[ar - 2], av.strides[ar - 1]],
+                ao,
+                av.storage,
+            );
+            let b_i = self.push_view(
+                &bv.name,
+                vec![k, n],
+                vec![bv.strides[br - 2], bv.strides[br - 1]],
+                bo,
+                bv.storage,
+            );
             let y_i = self.push_view(&yv.name, vec![m, n], row_major(&[m, n]), yo, yv.storage);
             self.step(
                 Kernel::Gemm {
@@ -1561,6 +1664,86 @@ impl Lower<'_> {
         Ok(())
     }
 
+    /// Fuse a pointwise convolution into the depthwise convolution that is the only reader
+    /// of its output (adjacent steps; the intermediate is a private, pixel-major buffer).
+    fn fuse_pw_dw(&mut self) {
+        let mut readers: HashMap<ValId, usize> = HashMap::new();
+        for s in &self.plan.steps {
+            for &r in &s.reads {
+                *readers.entry(r).or_insert(0) += 1;
+            }
+        }
+        let mut per_buffer: HashMap<usize, usize> = HashMap::new();
+        for v in &self.plan.values {
+            if let Storage::Arena(b) = v.storage {
+                *per_buffer.entry(b).or_insert(0) += 1;
+            }
+        }
+        let steps = std::mem::take(&mut self.plan.steps);
+        let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+        let mut it = steps.into_iter().peekable();
+        while let Some(a) = it.next() {
+            let fusable = match (&a.kernel, it.peek().map(|b| &b.kernel)) {
+                (
+                    Kernel::Conv {
+                        kind: ConvKind::Pointwise,
+                        residual: Residual::None,
+                        y,
+                        geom: gp,
+                        ..
+                    },
+                    Some(Kernel::Conv {
+                        kind: ConvKind::Depthwise,
+                        x,
+                        geom: gd,
+                        ..
+                    }),
+                ) => {
+                    let v = &self.plan.values[*y];
+                    x == y
+                        && readers.get(y) == Some(&1)
+                        && v.offset == 0
+                        && v.pixel_ld() == Some(gp.m)
+                        && gd.kernel[0] <= 16
+                        && matches!(v.storage, Storage::Arena(b) if per_buffer.get(&b) == Some(&1))
+                }
+                _ => false,
+            };
+            let Some(b) = it.peek().filter(|_| fusable).cloned() else {
+                out.push(a);
+                continue;
+            };
+            it.next();
+            let (Kernel::Conv { y: mid, .. }, Kernel::Conv { geom: gd, .. }) = (&a.kernel, &b.kernel)
+            else {
+                unreachable!("checked above")
+            };
+            let rows = pw_dw_ring_rows(gd.kernel[0], gd.dilations[0], gd.strides[0]);
+            let m = self.plan.values[*mid].shape[1];
+            let ring = self.new_buffer(
+                &format!("{}.ring", b.node),
+                &[self.threads * rows * gd.w * m],
+                false,
+            );
+            let mut reads: Vec<ValId> = a.reads.iter().chain(&b.reads).copied().filter(|r| r != mid).collect();
+            reads.dedup();
+            let mut writes = b.writes.clone();
+            writes.push(ring);
+            out.push(Step {
+                node: b.node.clone(),
+                op: format!("{}+{}", a.op, b.op),
+                kernel: Kernel::PwDw {
+                    pw: Box::new(a.kernel),
+                    dw: Box::new(b.kernel),
+                    ring,
+                },
+                reads,
+                writes,
+            });
+        }
+        self.plan.steps = out;
+    }
+
     /// Live ranges per buffer, then first-fit packing, largest first.
     fn assign_memory(&mut self) {
         let nb = self.plan.buffers.len();
@@ -1580,8 +1763,13 @@ impl Lower<'_> {
         let mut arena = 0usize;
         for b in order {
             if first[b] == usize::MAX {
-                first[b] = 0;
-                last[b] = 0;
+                // No step touches it (a fused-away intermediate): no space.
+                let buf = &mut self.plan.buffers[b];
+                buf.elems = 0;
+                buf.offset_bytes = 0;
+                buf.first = 0;
+                buf.last = 0;
+                continue;
             }
             let size = (self.plan.buffers[b].elems * 4).div_ceil(64) * 64;
             let mut busy: Vec<(usize, usize)> = placed
@@ -1589,7 +1777,10 @@ impl Lower<'_> {
                 .filter(|&&o| first[o] <= last[b] && first[b] <= last[o])
                 .map(|&o| {
                     let ob = &self.plan.buffers[o];
-                    (ob.offset_bytes, ob.offset_bytes + (ob.elems * 4).div_ceil(64) * 64)
+                    (
+                        ob.offset_bytes,
+                        ob.offset_bytes + (ob.elems * 4).div_ceil(64) * 64,
+                    )
                 })
                 .collect();
             busy.sort_unstable();
@@ -1617,6 +1808,7 @@ pub fn kernel_histogram(p: &Plan) -> BTreeMap<String, usize> {
     for s in &p.steps {
         let k = match &s.kernel {
             Kernel::Conv { kind, .. } => format!("conv_{kind:?}").to_lowercase(),
+            Kernel::PwDw { .. } => "conv_pw_dw".into(),
             Kernel::Pool { .. } => "pool".into(),
             Kernel::GlobalPool { .. } => "global_pool".into(),
             Kernel::Copy { .. } => "copy".into(),

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Benchmark (not a timed test): lnc's generated C against ONNX Runtime, side by side.
+
+    bench/cpu_vs_ort.py [--models m1,m2] [--threads 1,2] [--size 224] [--runs 200]
+
+For every zoo model (seeded weights, batch 1, SIZE x SIZE) and thread count:
+- `lnc build --target cpu --threads T` (host ISA), `make liblnc_model.so`, loaded with ctypes;
+- ONNX Runtime 1.x (CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1,
+  sequential execution, all graph optimisations) on the same .onnx file and the same input.
+Both run in this one process and alternate in ROUNDS blocks of RUNS/ROUNDS timed runs, each
+block after WARMUP untimed runs (so each side runs with its own weights warm in cache, as a
+deployed model does, while load from elsewhere on the machine hits both alike). The table shows the median
+and minimum milliseconds of each side and the ratio lnc / ORT of the medians (< 1: lnc is
+faster). It also checks that both produce the same output (1e-4 of max |ORT|).
+Needs numpy and onnxruntime in the running Python (e.g. /work/venv/bin/python).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+class LncModel:
+    """A generated model loaded from liblnc_model.so (API in model.h)."""
+
+    def __init__(self, so_path, threads, out_shapes):
+        import numpy as np
+
+        self.lib = ctypes.CDLL(so_path)
+        self.lib.lnc_model_scratch_size.restype = ctypes.c_size_t
+        self.lib.lnc_model_init.argtypes = [ctypes.c_int]
+        self.threads = self.lib.lnc_model_init(threads)
+        self.scratch = ctypes.create_string_buffer(self.lib.lnc_model_scratch_size())
+        self.outs = [np.zeros(s, dtype=np.float32) for s in out_shapes]
+        P = ctypes.POINTER(ctypes.c_float)
+        self.out_ptrs = (P * len(self.outs))(*[o.ctypes.data_as(P) for o in self.outs])
+        self.P = P
+
+    def run(self, x):
+        ins = (self.P * 1)(x.ctypes.data_as(self.P))
+        self.lib.lnc_model_run(self.scratch, ins, self.out_ptrs)
+        return self.outs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="mobilenet_v2,shufflenet_v2_x1_0,squeezenet1_1,mobilenet_v3_small")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--runs", type=int, default=200, help="timed runs per side")
+    ap.add_argument("--rounds", type=int, default=10, help="alternating blocks per side")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed runs at the start of a block")
+    ap.add_argument("--lnc", default=os.path.join(ROOT, "target/release/lnc"))
+    ap.add_argument("--json", action="store_true", help="print one JSON object per row")
+    a = ap.parse_args()
+
+    import numpy as np
+    import onnxruntime as ort
+
+    lnc = a.lnc
+    if not os.path.exists(lnc):
+        sh(["cargo", "build", "--release", "-p", "lnc", "--quiet"], cwd=ROOT)
+    work = tempfile.mkdtemp(prefix="lnc-vs-ort-")
+    rows = []
+    for model in a.models.split(","):
+        onnx = os.path.join(work, f"{model}.onnx")
+        sh([lnc, "zoo", model, "--input-size", str(a.size), "-o", onnx])
+        for t in [int(x) for x in a.threads.split(",")]:
+            out = os.path.join(work, f"{model}-t{t}")
+            sh([lnc, "build", onnx, "--target", "cpu", "--threads", str(t), "-o", out])
+            sh(["make", "-s", "-j2", "-C", out, "liblnc_model.so"])
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = t
+            so.inter_op_num_threads = 1
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            sess = ort.InferenceSession(onnx, so, providers=["CPUExecutionProvider"])
+            i = sess.get_inputs()[0]
+            x = np.ascontiguousarray(np.random.RandomState(0).uniform(-1, 1, i.shape).astype(np.float32))
+            feed = {i.name: x}
+            ref = sess.run(None, feed)
+            m = LncModel(os.path.join(out, "liblnc_model.so"), t, [r.shape for r in ref])
+            got = m.run(x)
+            err = max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)) for g, r in zip(got, ref))
+            if err > 1e-4:
+                sys.exit(f"{model}: lnc and ORT disagree (relative error {err:.2e})")
+            tl, to = [], []
+            per = max(1, a.runs // a.rounds)
+            for _ in range(a.rounds):
+                for f, ts in ((lambda: m.run(x), tl), (lambda: sess.run(None, feed), to)):
+                    for _ in range(a.warmup):
+                        f()
+                    for _ in range(per):
+                        t0 = time.perf_counter()
+                        f()
+                        ts.append((time.perf_counter() - t0) * 1e3)
+            row = dict(model=model, threads=t, lnc_ms=statistics.median(tl), lnc_min_ms=min(tl),
+                       ort_ms=statistics.median(to), ort_min_ms=min(to))
+            row["ratio"] = row["lnc_ms"] / row["ort_ms"]
+            row["ratio_min"] = row["lnc_min_ms"] / row["ort_min_ms"]
+            rows.append(row)
+            if a.json:
+                print(json.dumps(row), flush=True)
+            del sess
+    if not a.json:
+        print(f"{'model':20} {'thr':>3} {'lnc ms':>8} {'ORT ms':>8} {'ratio':>6}   {'lnc min':>8} {'ORT min':>8} {'ratio':>6}")
+        for r in rows:
+            print(f"{r['model']:20} {r['threads']:3d} {r['lnc_ms']:8.3f} {r['ort_ms']:8.3f} {r['ratio']:6.3f}"
+                  f"   {r['lnc_min_ms']:8.3f} {r['ort_min_ms']:8.3f} {r['ratio_min']:6.3f}")
+        print(f"(onnxruntime {ort.__version__}, {a.size}x{a.size}, batch 1, {a.runs} alternating runs; "
+              "ratio = lnc / ORT, medians then minimums)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+//! The CPU backend without a C compiler: snapshots of the generated C for a small model,
+//! determinism, the memory plan, and errors that name the node.
+
+use lnc_backends::c::{emit, Isa, Options};
+use lnc_ir::cpu::{kernel_histogram, lower, Kernel, Storage};
+use lnc_ir::{
+    Activation, BinaryOp, Conv2d, DType, Epilogue, Graph, Op, Pool2d, Residual, Tensor, TensorType,
+};
+
+fn conv(k: usize, s: usize, p: usize, group: usize) -> Conv2d {
+    Conv2d {
+        kernel: [k, k],
+        strides: [s, s],
+        pads: [p; 4],
+        dilations: [1, 1],
+        group,
+    }
+}
+
+fn weights(name: &str, g: &mut Graph, shape: &[usize], seed: u32) -> lnc_ir::Value {
+    let n: usize = shape.iter().product();
+    let v = (0..n)
+        .map(|i| {
+            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 17) as f32 / 17.0
+                - 0.5
+        })
+        .collect();
+    g.add_const(name, Tensor::from_f32(shape, v).unwrap())
+}
+
+/// conv 3x3/2 -> fused dw 3x3 -> two 1x1 branches concatenated -> max pool -> residual
+/// fused 1x1 -> classifier.
+fn small_model() -> Graph {
+    let mut g = Graph::new("small");
+    let x = g
+        .add_input("x", TensorType::f32(vec![1, 3, 16, 16]))
+        .unwrap();
+    let w0 = weights("w0", &mut g, &[8, 3, 3, 3], 1);
+    let b0 = weights("b0", &mut g, &[8], 2);
+    let c0 = g
+        .add("c0", Op::Conv(conv(3, 2, 1, 1)), &[x, w0, b0])
+        .unwrap();
+    let r0 = g.add("r0", Op::Clip { min: 0.0, max: 6.0 }, &[c0]).unwrap();
+    let w1 = weights("w1", &mut g, &[8, 1, 3, 3], 3);
+    let b1 = weights("b1", &mut g, &[8], 4);
+    let dw = g
+        .add(
+            "dw",
+            Op::FusedConv {
+                conv: conv(3, 1, 1, 8),
+                epilogue: Epilogue {
+                    act: Activation::HardSwish,
+                    residual: Residual::None,
+                },
+            },
+            &[r0, w1, b1],
+        )
+        .unwrap();
+    let wa = weights("wa", &mut g, &[4, 8, 1, 1], 5);
+    let wb = weights("wb", &mut g, &[12, 8, 1, 1], 6);
+    let a = g.add("a", Op::Conv(conv(1, 1, 0, 1)), &[dw, wa]).unwrap();
+    let b = g.add("b", Op::Conv(conv(1, 1, 0, 1)), &[dw, wb]).unwrap();
+    let cat = g.add("cat", Op::Concat { axis: 1 }, &[a, b]).unwrap();
+    let mp = g
+        .add(
+            "mp",
+            Op::MaxPool(Pool2d {
+                kernel: [2, 2],
+                strides: [2, 2],
+                pads: [0; 4],
+                dilations: [1, 1],
+                ceil_mode: false,
+            }),
+            &[cat],
+        )
+        .unwrap();
+    let w2 = weights("w2", &mut g, &[16, 16, 1, 1], 7);
+    let b2 = weights("b2", &mut g, &[16], 8);
+    let res = g
+        .add(
+            "res",
+            Op::FusedConv {
+                conv: conv(1, 1, 0, 1),
+                epilogue: Epilogue {
+                    act: Activation::Relu,
+                    residual: Residual::BeforeAct,
+                },
+            },
+            &[mp, w2, b2, mp],
+        )
+        .unwrap();
+    let wc = weights("wc", &mut g, &[5, 16], 9);
+    let bc = weights("bc", &mut g, &[5], 10);
+    let y = g
+        .add(
+            "fc",
+            Op::Classifier {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_b: true,
+            },
+            &[res, wc, bc],
+        )
+        .unwrap();
+    g.add_output("y", y);
+    lnc_ir::verify::verify(&g).unwrap();
+    g
+}
+
+fn opts(isa: Isa, threads: usize) -> Options {
+    Options { isa, threads }
+}
+
+#[test]
+fn generated_c_snapshot_fp32() {
+    let g = small_model();
+    let plan = lower(&g, 1).unwrap();
+    let files = emit(&g, &plan, &opts(Isa::X86_64V3, 1)).unwrap();
+    let keys: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "Makefile",
+            "lnc_kernels.c",
+            "lnc_kernels.h",
+            "lnc_runner.c",
+            "model.c",
+            "model.h",
+            "weights.c"
+        ]
+    );
+    insta::assert_snapshot!("small_model_c", files["model.c"]);
+    insta::assert_snapshot!("small_model_h", files["model.h"]);
+    insta::assert_snapshot!("small_makefile", files["Makefile"]);
+}
+
+#[test]
+fn output_is_deterministic() {
+    let a = emit(
+        &small_model(),
+        &lower(&small_model(), 2).unwrap(),
+        &opts(Isa::Generic, 2),
+    )
+    .unwrap();
+    let b = emit(
+        &small_model(),
+        &lower(&small_model(), 2).unwrap(),
+        &opts(Isa::Generic, 2),
+    )
+    .unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn concat_inputs_are_written_in_place() {
+    let g = small_model();
+    let plan = lower(&g, 1).unwrap();
+    // The two 1x1 branches write their channel slices of the concat buffer: no copy step.
+    assert!(
+        !plan.steps.iter().any(|s| s.node == "cat"),
+        "{:?}",
+        kernel_histogram(&plan)
+    );
+    let slice_of = |name: &str| {
+        plan.values
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| (v.storage, v.offset, v.strides.clone()))
+            .unwrap()
+    };
+    let (sa, oa, ta) = slice_of("a");
+    let (sb, ob, tb) = slice_of("b");
+    assert_eq!(sa, sb);
+    assert_eq!((oa, ob), (0, 4));
+    assert_eq!(ta, tb);
+    assert_eq!(ta[1], 1, "pixel-major");
+    assert_eq!(ta[3], 16, "pixel stride is the concat's channel count");
+}
+
+#[test]
+fn arena_reuses_dead_buffers() {
+    // A chain of ten same-size convolutions needs two live buffers at a time.
+    let mut g = Graph::new("chain");
+    let mut v = g.add_input("x", TensorType::f32(vec![1, 8, 8, 8])).unwrap();
+    for i in 0..10 {
+        let w = weights(&format!("w{i}"), &mut g, &[8, 8, 3, 3], i);
+        v = g
+            .add(&format!("c{i}"), Op::Conv(conv(3, 1, 1, 1)), &[v, w])
+            .unwrap();
+    }
+    g.add_output("y", v);
+    let plan = lower(&g, 1).unwrap();
+    let act = 8 * 8 * 8 * 4;
+    let sum: usize = plan.buffers.iter().map(|b| b.elems * 4).sum();
+    assert!(plan.arena_bytes < sum, "{} >= {sum}", plan.arena_bytes);
+    // Two activations plus the im2col scratch of one convolution.
+    let tmp = lnc_ir::cpu::DIRECT_ROWS * 72 * 4;
+    assert!(plan.arena_bytes <= 2 * act + tmp, "{}", plan.arena_bytes);
+    // Live ranges that overlap never share bytes.
+    for (i, a) in plan.buffers.iter().enumerate() {
+        for b in &plan.buffers[i + 1..] {
+            let live = a.first <= b.last && b.first <= a.last;
+            let (a0, a1) = (a.offset_bytes, a.offset_bytes + a.elems * 4);
+            let (b0, b1) = (b.offset_bytes, b.offset_bytes + b.elems * 4);
+            assert!(!(live && a0 < b1 && b0 < a1), "overlap");
+        }
+    }
+}
+
+#[test]
+fn views_cost_no_steps() {
+    // Transpose and Reshape of a row-major value are views; only the output copy runs.
+    let mut g = Graph::new("views");
+    let x = g.add_input("x", TensorType::f32(vec![2, 3, 4])).unwrap();
+    let t = g
+        .add(
+            "t",
+            Op::Transpose {
+                perm: vec![2, 0, 1],
+            },
+            &[x],
+        )
+        .unwrap();
+    let r = g.add("r", Op::Reshape { shape: vec![4, 6] }, &[x]).unwrap();
+    let s = g.add("s", Op::Binary(BinaryOp::Add), &[r, r]).unwrap();
+    g.add_output("t", t);
+    g.add_output("s", s);
+    let plan = lower(&g, 1).unwrap();
+    let kinds: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| match s.kernel {
+            Kernel::Copy { .. } => "copy",
+            Kernel::Binary { .. } => "binary",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["binary", "copy", "copy"]);
+    assert!(matches!(
+        plan.values[plan.steps[1].reads[0]].storage,
+        Storage::Input(0)
+    ));
+}
+
+#[test]
+fn unsupported_ops_are_errors_naming_the_node() {
+    let mut g = Graph::new("q");
+    let x = g.add_input("x", TensorType::f32(vec![1, 4])).unwrap();
+    let s = g.add_const("s", Tensor::scalar_f32(0.5));
+    let z = g.add_const("z", Tensor::from_int(DType::I8, &[], vec![0]).unwrap());
+    let q = g
+        .add("quant_me", Op::QuantizeLinear { axis: None }, &[x, s, z])
+        .unwrap();
+    g.add_output("q", q);
+    let e = lower(&g, 1).unwrap_err().to_string();
+    assert!(e.contains("quant_me"), "{e}");
+    assert!(e.contains("quantize_linear"), "{e}");
+
+    let mut g = Graph::new("r");
+    let x = g.add_input("x", TensorType::f32(vec![1, 1, 4, 4])).unwrap();
+    let y = g
+        .add(
+            "up",
+            Op::Resize(lnc_ir::Resize {
+                mode: lnc_ir::ResizeMode::Linear,
+                coord: lnc_ir::CoordTransform::HalfPixel,
+                nearest: lnc_ir::NearestMode::Floor,
+                scales: vec![1.0, 1.0, 2.0, 2.0],
+            }),
+            &[x],
+        )
+        .unwrap();
+    g.add_output("y", y);
+    let e = lower(&g, 1).unwrap_err().to_string();
+    assert!(e.contains("'up'") && e.contains("resize"), "{e}");
+}
+
+#[test]
+fn bad_options_are_errors() {
+    let g = small_model();
+    let plan = lower(&g, 1).unwrap();
+    assert!(emit(&g, &plan, &opts(Isa::Generic, 0)).is_err());
+    assert!(Isa::parse("x86-64-v9").is_err());
+    for isa in Isa::ALL {
+        assert_eq!(Isa::parse(isa.name()).unwrap(), isa);
+    }
+}
