@@ -46,7 +46,10 @@ pub struct TargetArgs {
     #[arg(long, value_name = "cpu", default_value = "cpu")]
     pub target: String,
     /// Instruction set [default: the best the host supports].
-    #[arg(long, value_name = "generic|x86-64-v3|x86-64-v4|aarch64|aarch64-dotprod")]
+    #[arg(
+        long,
+        value_name = "generic|x86-64-v3|x86-64-v4|aarch64|aarch64-dotprod"
+    )]
     pub isa: Option<String>,
     /// Threads compiled in (1: single-threaded code without a pool).
     #[arg(long, value_name = "N", default_value_t = 1)]

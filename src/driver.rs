@@ -44,7 +44,9 @@ pub fn set_input_shapes(args: &[String]) -> Result<()> {
             .split(',')
             .map(|d| d.trim().parse::<usize>())
             .collect::<Result<_, _>>()
-            .map_err(|_| anyhow!("--input-shape '{a}': dimensions must be non-negative integers"))?;
+            .map_err(|_| {
+                anyhow!("--input-shape '{a}': dimensions must be non-negative integers")
+            })?;
         if opts.input_shapes.insert(name.to_string(), dims).is_some() {
             bail!("--input-shape given twice for '{name}'");
         }
@@ -59,8 +61,10 @@ pub fn load_model(path: &Path) -> Result<Graph> {
     let format = Format::of(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let g = match format {
-        Format::Onnx => lnc_frontend::load_bytes(&bytes, LOAD_OPTIONS.get_or_init(Default::default))
-            .with_context(|| format!("cannot load ONNX model {}", path.display()))?,
+        Format::Onnx => {
+            lnc_frontend::load_bytes(&bytes, LOAD_OPTIONS.get_or_init(Default::default))
+                .with_context(|| format!("cannot load ONNX model {}", path.display()))?
+        }
         Format::Lnir => {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| anyhow!("{}: not UTF-8 text ({e})", path.display()))?;
@@ -283,7 +287,10 @@ pub struct CpuOptions {
 pub fn build_cpu(
     g: Graph,
     o: &CpuOptions,
-) -> Result<(lnc_ir::cpu::Plan, std::collections::BTreeMap<String, String>)> {
+) -> Result<(
+    lnc_ir::cpu::Plan,
+    std::collections::BTreeMap<String, String>,
+)> {
     let g = if o.optimize {
         let opt = OptOptions {
             target: Some(lnc_passes::Target::Cpu),

@@ -9,10 +9,19 @@ use cli_util::lnc;
 
 fn check(path: &str) -> String {
     let r = lnc(&["inspect", path]);
-    assert_eq!(r.code, 1, "{path}: expected exit code 1, got {}: {}", r.code, r.stderr);
-    assert!(!r.stderr.contains("panicked"), "{path}: panic: {}", r.stderr);
+    assert_eq!(
+        r.code, 1,
+        "{path}: expected exit code 1, got {}: {}",
+        r.code, r.stderr
+    );
+    assert!(
+        !r.stderr.contains("panicked"),
+        "{path}: panic: {}",
+        r.stderr
+    );
     assert!(r.stderr.starts_with("error: "), "{path}: {}", r.stderr);
-    r.stderr.replace(&cli_util::root().display().to_string(), "<root>")
+    r.stderr
+        .replace(&cli_util::root().display().to_string(), "<root>")
 }
 
 #[test]
@@ -49,7 +58,8 @@ fn random_bytes_and_truncated_files_are_errors() {
     std::fs::write(&rnd, &bytes).unwrap();
     check(rnd.to_str().unwrap());
 
-    let model = std::fs::read(cli_util::root().join("examples/models/squeezenet1_1_tiny.onnx")).unwrap();
+    let model =
+        std::fs::read(cli_util::root().join("examples/models/squeezenet1_1_tiny.onnx")).unwrap();
     for cut in [1, 17, 1000, model.len() / 2, model.len() - 1] {
         let p = dir.join(format!("trunc{cut}.onnx"));
         std::fs::write(&p, &model[..cut]).unwrap();

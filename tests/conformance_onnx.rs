@@ -34,7 +34,11 @@ fn sorted_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let idx = name.strip_prefix(prefix)?.strip_suffix(".pb")?.parse().ok()?;
+            let idx = name
+                .strip_prefix(prefix)?
+                .strip_suffix(".pb")?
+                .parse()
+                .ok()?;
             Some((idx, e.path()))
         })
         .collect();
@@ -45,7 +49,11 @@ fn sorted_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 /// numpy.testing.assert_allclose semantics; integers and bools exact.
 fn close(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
     if got.shape() != want.shape() {
-        return Err(format!("shape {:?} vs expected {:?}", got.shape(), want.shape()));
+        return Err(format!(
+            "shape {:?} vs expected {:?}",
+            got.shape(),
+            want.shape()
+        ));
     }
     match (&got.data, &want.data) {
         (Data::F32(a), Data::F32(b)) => {
@@ -66,7 +74,11 @@ fn close(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String
         }
         (Data::Int(a), Data::Int(b)) => match a.iter().zip(b.iter()).position(|(x, y)| x != y) {
             None => Ok(()),
-            Some(i) => Err(format!("element {i}: got {}, expected {}", a.as_slice().map_or(0, |s| s[i]), b.as_slice().map_or(0, |s| s[i]))),
+            Some(i) => Err(format!(
+                "element {i}: got {}, expected {}",
+                a.as_slice().map_or(0, |s| s[i]),
+                b.as_slice().map_or(0, |s| s[i])
+            )),
         },
         _ => Err(format!("dtype {} vs expected {}", got.dtype, want.dtype)),
     }
@@ -74,13 +86,30 @@ fn close(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String
 
 fn run_case(dir: &Path) -> (Outcome, String) {
     if dir.join("UNSUPPORTED_VALUE").exists() {
-        return (Outcome::Rejected, "non-tensor values (sequence/map/optional)".into());
+        return (
+            Outcome::Rejected,
+            "non-tensor values (sequence/map/optional)".into(),
+        );
     }
     let meta: (f64, f64) = std::fs::read_to_string(dir.join("meta.json"))
         .ok()
         .and_then(|s| {
-            let r = s.split("\"rtol\":").nth(1)?.split([',', '}']).next()?.trim().parse().ok()?;
-            let a = s.split("\"atol\":").nth(1)?.split([',', '}']).next()?.trim().parse().ok()?;
+            let r = s
+                .split("\"rtol\":")
+                .nth(1)?
+                .split([',', '}'])
+                .next()?
+                .trim()
+                .parse()
+                .ok()?;
+            let a = s
+                .split("\"atol\":")
+                .nth(1)?
+                .split([',', '}'])
+                .next()?
+                .trim()
+                .parse()
+                .ok()?;
             Some((r, a))
         })
         .unwrap_or((1e-3, 1e-7));
@@ -93,12 +122,22 @@ fn run_case(dir: &Path) -> (Outcome, String) {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+        })
         .collect();
     sets.sort();
     for set in sets {
-        let inputs: Result<Vec<Tensor>, String> = sorted_files(&set, "input_").iter().map(|p| read_pb(p)).collect();
-        let wants: Result<Vec<Tensor>, String> = sorted_files(&set, "output_").iter().map(|p| read_pb(p)).collect();
+        let inputs: Result<Vec<Tensor>, String> = sorted_files(&set, "input_")
+            .iter()
+            .map(|p| read_pb(p))
+            .collect();
+        let wants: Result<Vec<Tensor>, String> = sorted_files(&set, "output_")
+            .iter()
+            .map(|p| read_pb(p))
+            .collect();
         let (inputs, wants) = match (inputs, wants) {
             (Ok(i), Ok(w)) => (i, w),
             (Err(e), _) | (_, Err(e)) => return (Outcome::Rejected, format!("test data: {e}")),
@@ -108,7 +147,10 @@ fn run_case(dir: &Path) -> (Outcome, String) {
             Err(e) => return (Outcome::Rejected, format!("run: {e}")),
         };
         if got.len() != wants.len() {
-            return (Outcome::Mismatch, format!("{} outputs, expected {}", got.len(), wants.len()));
+            return (
+                Outcome::Mismatch,
+                format!("{} outputs, expected {}", got.len(), wants.len()),
+            );
         }
         for (i, (a, b)) in got.iter().zip(&wants).enumerate() {
             if let Err(m) = close(a, b, meta.0, meta.1) {
@@ -120,12 +162,18 @@ fn run_case(dir: &Path) -> (Outcome, String) {
 }
 
 /// Minimum number of passing cases per suite (a ratchet: raise it when support grows).
-const MIN_PASS: &[(&str, usize)] =
-    &[("light", 6), ("node", 354), ("pytorch-converted", 68), ("pytorch-operator", 26)];
+const MIN_PASS: &[(&str, usize)] = &[
+    ("light", 6),
+    ("node", 354),
+    ("pytorch-converted", 68),
+    ("pytorch-operator", 26),
+];
 
 #[test]
 fn onnx_backend_test_data() {
-    let Some(py) = common::python_with_onnx("onnx_backend_test_data") else { return };
+    let Some(py) = common::python_with_onnx("onnx_backend_test_data") else {
+        return;
+    };
     let data = common::repo_root().join("target").join("onnx-backend-data");
     let st = Command::new(&py)
         .arg(common::repo_root().join("scripts/onnx_backend_data.py"))
@@ -173,7 +221,10 @@ fn onnx_backend_test_data() {
     for ((suite, dir), r) in cases.iter().zip(&results) {
         let (o, msg) = r.lock().unwrap().take().expect("case ran");
         counts.entry(suite).or_default()[o as usize] += 1;
-        let name = format!("{suite}/{}", dir.file_name().unwrap_or_default().to_string_lossy());
+        let name = format!(
+            "{suite}/{}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
         match o {
             Outcome::Pass => {}
             Outcome::Rejected => rejected.push(format!("{name}: {msg}")),
@@ -199,9 +250,16 @@ fn onnx_backend_test_data() {
     for f in &failures {
         common::report(&format!("  FAIL {f}"));
     }
-    assert!(failures.is_empty(), "{} wrong answers or panics (listed above)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} wrong answers or panics (listed above)",
+        failures.len()
+    );
     for (suite, min) in MIN_PASS {
         let got = counts.get(suite).map_or(0, |c| c[0]);
-        assert!(got >= *min, "suite {suite}: {got} passed, fewer than the ratchet {min}");
+        assert!(
+            got >= *min,
+            "suite {suite}: {got} passed, fewer than the ratchet {min}"
+        );
     }
 }

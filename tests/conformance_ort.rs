@@ -9,8 +9,15 @@ mod common;
 use std::process::Command;
 
 fn zoo_names() -> Vec<String> {
-    let out = Command::new(common::lnc_bin()).args(["zoo", "--list"]).output().expect("run lnc zoo --list");
-    assert!(out.status.success(), "lnc zoo --list failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(common::lnc_bin())
+        .args(["zoo", "--list"])
+        .output()
+        .expect("run lnc zoo --list");
+    assert!(
+        out.status.success(),
+        "lnc zoo --list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
@@ -24,7 +31,10 @@ fn compare(py: &std::path::Path, model: &str, extra: &[&str], tag: &str) -> Resu
     zoo.args(["zoo", model, "-o"]).arg(&onnx).args(extra);
     let z = zoo.output().expect("run lnc zoo");
     if !z.status.success() {
-        return Err(format!("lnc zoo {model}: {}", String::from_utf8_lossy(&z.stderr)));
+        return Err(format!(
+            "lnc zoo {model}: {}",
+            String::from_utf8_lossy(&z.stderr)
+        ));
     }
     let qdq = tag.contains("qdq");
     let mut cmd = Command::new(py);
@@ -59,7 +69,9 @@ const TINY: &[&str] = &["--input-size", "32", "--width", "0.25", "--classes", "1
 
 #[test]
 fn zoo_models_match_onnxruntime() {
-    let Some(py) = common::python_with_onnx("zoo_models_match_onnxruntime") else { return };
+    let Some(py) = common::python_with_onnx("zoo_models_match_onnxruntime") else {
+        return;
+    };
     let names = zoo_names();
     assert!(names.len() >= 10, "zoo lists {} models", names.len());
     let mut failures = Vec::new();
@@ -78,5 +90,9 @@ fn zoo_models_match_onnxruntime() {
             Err(e) => failures.push(format!("mobilenet_v2 {tag}: {e}")),
         }
     }
-    assert!(failures.is_empty(), "mismatches against ONNX Runtime:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "mismatches against ONNX Runtime:\n{}",
+        failures.join("\n")
+    );
 }

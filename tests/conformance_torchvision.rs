@@ -34,12 +34,18 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 fn json_u64(json: &str, key: &str) -> Option<u64> {
     let pat = format!("\"{key}\":");
     let rest = json.split(&pat).nth(1)?;
-    rest.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]
 fn torchvision_exports_match_onnxruntime() {
-    let Some(py) = common::python_with_onnx("torchvision_exports_match_onnxruntime") else { return };
+    let Some(py) = common::python_with_onnx("torchvision_exports_match_onnxruntime") else {
+        return;
+    };
     let root = common::repo_root();
     let mut failures = Vec::new();
     for name in MODELS {
@@ -56,8 +62,13 @@ fn torchvision_exports_match_onnxruntime() {
             continue;
         }
         // MACs: lnc inspect vs an independent count.
-        let want = run(Command::new(&py).arg(root.join("scripts/onnx_macs.py")).arg(&model));
-        let got = run(Command::new(common::lnc_bin()).arg("inspect").arg(&model).arg("--json"));
+        let want = run(Command::new(&py)
+            .arg(root.join("scripts/onnx_macs.py"))
+            .arg(&model));
+        let got = run(Command::new(common::lnc_bin())
+            .arg("inspect")
+            .arg(&model)
+            .arg("--json"));
         match (want, got) {
             (Ok(w), Ok(g)) => {
                 let w: u64 = w.parse().unwrap_or(0);
@@ -65,7 +76,9 @@ fn torchvision_exports_match_onnxruntime() {
                 if g != Some(w) {
                     failures.push(format!("{name}: lnc inspect macs {g:?}, onnx count {w}"));
                 } else {
-                    common::report(&format!("torchvision {name}: {w} MACs (lnc inspect agrees)"));
+                    common::report(&format!(
+                        "torchvision {name}: {w} MACs (lnc inspect agrees)"
+                    ));
                 }
             }
             (w, g) => failures.push(format!("{name}: mac count failed: {w:?} / {g:?}")),

@@ -285,3 +285,36 @@ fn bad_options_are_errors() {
         assert_eq!(Isa::parse(isa.name()).unwrap(), isa);
     }
 }
+
+#[test]
+fn pointwise_feeding_depthwise_is_fused_over_rows() {
+    // 1x1 expand -> 3x3 depthwise: one PwDw step, the expanded tensor takes no arena space.
+    let mut g = Graph::new("block");
+    let x = g
+        .add_input("x", TensorType::f32(vec![1, 8, 16, 16]))
+        .unwrap();
+    let we = weights("we", &mut g, &[32, 8, 1, 1], 1);
+    let e = g
+        .add("expand", Op::Conv(conv(1, 1, 0, 1)), &[x, we])
+        .unwrap();
+    let wd = weights("wd", &mut g, &[32, 1, 3, 3], 2);
+    let d = g.add("dw", Op::Conv(conv(3, 1, 1, 32)), &[e, wd]).unwrap();
+    g.add_output("y", d);
+    for threads in [1, 2] {
+        let plan = lower(&g, threads).unwrap();
+        let fused: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kernel, Kernel::PwDw { .. }))
+            .map(|s| s.node.as_str())
+            .collect();
+        assert_eq!(fused, ["dw"]);
+        let expanded = 16 * 16 * 32 * 4;
+        let ring = lnc_ir::cpu::pw_dw_ring_rows(3, 1, 1) * 16 * 32 * 4 * threads;
+        assert!(
+            plan.arena_bytes < expanded + ring,
+            "arena {} holds the expanded tensor",
+            plan.arena_bytes
+        );
+    }
+}

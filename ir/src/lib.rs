@@ -7,10 +7,10 @@
 //! - [`interp`]: the reference interpreter, the oracle every backend is checked against.
 //! - [`stats`]: parameter and MAC counts.
 
+pub mod cpu;
 pub mod dtype;
 pub mod error;
 pub mod graph;
-pub mod cpu;
 pub mod interp;
 pub mod op;
 pub mod shape;

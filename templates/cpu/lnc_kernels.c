@@ -37,13 +37,26 @@ static struct {
     int sleepers;
 } lnc_pool;
 
+/* A spin-wait hint to the core (lets a sibling or the other thread of a job run). */
+static inline void lnc_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Take parts of job `gen` until none is left. A ticket from another generation means the
  * job is over (its fields may already describe the next one): stop without touching them. */
 static void lnc_pool_work(int gen, int tid) {
     for (;;) {
-        unsigned long long t = __atomic_fetch_add(&lnc_pool.ticket, 1ULL, __ATOMIC_ACQ_REL);
+        /* Compare-and-swap, so a late thread never consumes a part of a newer job. */
+        unsigned long long t = __atomic_load_n(&lnc_pool.ticket, __ATOMIC_ACQUIRE);
         int i = (int)(t & 0xffffffffULL);
         if ((int)(t >> 32) != gen || i >= lnc_pool.n) return;
+        if (!__atomic_compare_exchange_n(&lnc_pool.ticket, &t, t + 1, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue;
         lnc_pool.fn(lnc_pool.ctx, i, tid);
         __atomic_fetch_add(&lnc_pool.done, 1, __ATOMIC_ACQ_REL);
     }
@@ -57,7 +70,10 @@ static void *lnc_pool_main(void *arg) {
         int g;
         while ((g = __atomic_load_n(&lnc_pool.gen, __ATOMIC_ACQUIRE)) == seen) {
             if (__atomic_load_n(&lnc_pool.stop, __ATOMIC_ACQUIRE)) return NULL;
-            if (++spins < 200000) continue;
+            if (++spins < 20000) {
+                lnc_relax();
+                continue;
+            }
             pthread_mutex_lock(&lnc_pool.mu);
             lnc_pool.sleepers++;
             while (__atomic_load_n(&lnc_pool.gen, __ATOMIC_ACQUIRE) == seen &&
@@ -109,6 +125,9 @@ void lnc_parallel_for(int n, void (*fn)(void *, int, int), void *ctx) {
     }
     gen = (lnc_pool.gen + 1) & 0x3fffffff;
     if (gen == 0) gen = 1;
+    /* Retire the previous job's tickets before its fields change. */
+    __atomic_store_n(&lnc_pool.ticket, ((unsigned long long)gen << 32) | 0x7fffffffULL,
+                     __ATOMIC_SEQ_CST);
     lnc_pool.fn = fn;
     lnc_pool.ctx = ctx;
     lnc_pool.n = n;
@@ -119,8 +138,7 @@ void lnc_parallel_for(int n, void (*fn)(void *, int, int), void *ctx) {
     if (lnc_pool.sleepers > 0) pthread_cond_broadcast(&lnc_pool.cv);
     pthread_mutex_unlock(&lnc_pool.mu);
     lnc_pool_work(gen, 0);
-    while (__atomic_load_n(&lnc_pool.done, __ATOMIC_ACQUIRE) < n) {
-    }
+    while (__atomic_load_n(&lnc_pool.done, __ATOMIC_ACQUIRE) < n) lnc_relax();
 }
 #else
 int lnc_pool_start(int threads) { (void)threads; return 1; }

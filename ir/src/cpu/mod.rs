@@ -1714,7 +1714,8 @@ impl Lower<'_> {
                 continue;
             };
             it.next();
-            let (Kernel::Conv { y: mid, .. }, Kernel::Conv { geom: gd, .. }) = (&a.kernel, &b.kernel)
+            let (Kernel::Conv { y: mid, .. }, Kernel::Conv { geom: gd, .. }) =
+                (&a.kernel, &b.kernel)
             else {
                 unreachable!("checked above")
             };
@@ -1725,7 +1726,13 @@ impl Lower<'_> {
                 &[self.threads * rows * gd.w * m],
                 false,
             );
-            let mut reads: Vec<ValId> = a.reads.iter().chain(&b.reads).copied().filter(|r| r != mid).collect();
+            let mut reads: Vec<ValId> = a
+                .reads
+                .iter()
+                .chain(&b.reads)
+                .copied()
+                .filter(|r| r != mid)
+                .collect();
             reads.dedup();
             let mut writes = b.writes.clone();
             writes.push(ring);
