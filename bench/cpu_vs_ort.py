@@ -122,7 +122,7 @@ def main():
         for r in rows:
             print(f"{r['model']:20} {r['threads']:3d} {r['lnc_ms']:8.3f} {r['ort_ms']:8.3f} {r['ratio']:6.3f}"
                   f"   {r['lnc_min_ms']:8.3f} {r['ort_min_ms']:8.3f} {r['ratio_min']:6.3f}")
-        print(f"(onnxruntime {ort.__version__}, {a.size}x{a.size}, batch 1, {a.runs} alternating runs; "
+        print(f"(onnxruntime {ort.__version__}, {a.size}x{a.size}, batch 1, {a.runs} runs per side in {a.rounds} alternating blocks; "
               "ratio = lnc / ORT, medians then minimums)")
 
 

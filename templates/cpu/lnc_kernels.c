@@ -796,8 +796,8 @@ void lnc_conv_pw_dw(const lnc_conv *gp, const float *x, const float *wp, const f
     j.gp = gp; j.gd = gd; j.x = x; j.wp = wp; j.bp = bp; j.wd = wd; j.bd = bd;
     j.ep = ep; j.ed = ed; j.y = y; j.ring = ring;
     j.rows = LNC_PWDW_RING_ROWS(gd->kh, gd->dh, gd->sh);
-    j.parts = lnc_pool_threads();
-    if (j.parts > panels) j.parts = (int)panels;
+    /* More parts than threads (each a group of channel panels) balance uneven cores. */
+    j.parts = lnc_pool_threads() > 1 ? (int)LNC_MIN(2 * lnc_pool_threads(), panels) : 1;
     if (gd->n * gd->oh * gd->ow * gp->m * gp->c < 32768) j.parts = 1;
     lnc_parallel_for(j.parts, lnc_pwdw_part, &j);
 }
