@@ -207,21 +207,7 @@ pub(crate) fn conv(imp: &mut Importer, n: &Node) -> Result<Value> {
     let b = imp.opt_input(n, 2)?;
     let (xs, ws) = (imp.shape(x)?, imp.shape(w)?);
     let (attrs, sp) = conv_attrs(n, &xs, &ws)?;
-    let mut ins = if sp == 1 {
-        vec![
-            lift_1d(imp, n, "unsqueeze", x)?,
-            lift_1d(imp, n, "weight", w)?,
-        ]
-    } else {
-        vec![x, w]
-    };
-    ins.extend(b);
-    let y = imp.emit1(n, "", Op::Conv(attrs), &ins)?;
-    if sp == 1 {
-        lower_1d(imp, n, y)
-    } else {
-        Ok(y)
-    }
+    emit_conv_like(imp, n, Op::Conv(attrs), x, w, b, sp)
 }
 
 /// `ConvTranspose`.
@@ -327,6 +313,20 @@ pub(crate) fn conv_transpose(imp: &mut Importer, n: &Node) -> Result<Value> {
         group,
         output_padding: two(&output_padding, 0),
     };
+    emit_conv_like(imp, n, Op::ConvTranspose(attrs), x, w, b, sp)
+}
+
+/// Emit a conv-family op on `x, w, [b]`; with one spatial axis (`sp == 1`) the input and weight
+/// are lifted to 2-D and the result lowered back, so the IR only has 2-D convolutions.
+fn emit_conv_like(
+    imp: &mut Importer,
+    n: &Node,
+    op: Op,
+    x: Value,
+    w: Value,
+    b: Option<Value>,
+    sp: usize,
+) -> Result<Value> {
     let mut ins = if sp == 1 {
         vec![
             lift_1d(imp, n, "unsqueeze", x)?,
@@ -336,7 +336,7 @@ pub(crate) fn conv_transpose(imp: &mut Importer, n: &Node) -> Result<Value> {
         vec![x, w]
     };
     ins.extend(b);
-    let y = imp.emit1(n, "", Op::ConvTranspose(attrs), &ins)?;
+    let y = imp.emit1(n, "", op, &ins)?;
     if sp == 1 {
         lower_1d(imp, n, y)
     } else {

@@ -23,6 +23,7 @@ use crate::dtype::DType;
 use crate::op::RoundingMode;
 use crate::tensor::Tensor;
 use crate::types::TensorType;
+use std::borrow::Cow;
 
 /// Index into the (per-tensor or per-axis) parameters for every element of `shape`.
 fn param_index(
@@ -55,6 +56,22 @@ fn param_index(
     })
 }
 
+/// The scale and zero point of a Q/DQ node (inputs 1 and 2) and the map from an element index
+/// of input 0 to its parameter index (per tensor or per `axis`).
+#[allow(clippy::type_complexity)]
+fn linear_qparams<'a>(
+    axis: Option<usize>,
+    x: &[&'a Tensor],
+) -> R<(Cow<'a, [f32]>, Cow<'a, [i64]>, impl Fn(usize) -> usize)> {
+    let scale = f32s(x[1])?;
+    let zp = ints(x[2])?;
+    if scale.len() != zp.len() {
+        return Err("scale and zero point sizes differ".into());
+    }
+    let ch = param_index(axis, x[0].shape(), scale.len())?;
+    Ok((scale, zp, ch))
+}
+
 /// ONNX `QuantizeLinear`: `x, scale, zero_point`.
 pub(crate) fn quantize_linear(axis: Option<usize>, x: &[&Tensor], out: &TensorType) -> R<Tensor> {
     let dt = out.dtype;
@@ -62,12 +79,7 @@ pub(crate) fn quantize_linear(axis: Option<usize>, x: &[&Tensor], out: &TensorTy
         return Err(format!("cannot quantize to {dt}"));
     }
     let xs = f32s(x[0])?;
-    let scale = f32s(x[1])?;
-    let zp = ints(x[2])?;
-    if scale.len() != zp.len() {
-        return Err("scale and zero point sizes differ".into());
-    }
-    let ch = param_index(axis, x[0].shape(), scale.len())?;
+    let (scale, zp, ch) = linear_qparams(axis, x)?;
     let y = xs
         .iter()
         .enumerate()
@@ -84,12 +96,7 @@ pub(crate) fn quantize_linear(axis: Option<usize>, x: &[&Tensor], out: &TensorTy
 /// ONNX `DequantizeLinear`: `x, scale, zero_point`.
 pub(crate) fn dequantize_linear(axis: Option<usize>, x: &[&Tensor], out: &TensorType) -> R<Tensor> {
     let xs = ints(x[0])?;
-    let scale = f32s(x[1])?;
-    let zp = ints(x[2])?;
-    if scale.len() != zp.len() {
-        return Err("scale and zero point sizes differ".into());
-    }
-    let ch = param_index(axis, x[0].shape(), scale.len())?;
+    let (scale, zp, ch) = linear_qparams(axis, x)?;
     let y = xs
         .iter()
         .enumerate()
