@@ -66,6 +66,12 @@ const TESTED: &[&str] = &[
     "compose-channel-maps",
     "remove-identity-map",
     "absorb-map-into-conv",
+    // tests/quant.rs
+    "qdq-conv",
+    "qdq-gemm",
+    "qlinear-matmul-conv",
+    "quantize-absorbs-relu",
+    "quantize-absorbs-clip",
 ];
 
 #[test]

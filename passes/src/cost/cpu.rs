@@ -7,7 +7,9 @@
 //! - launch: [`LAUNCH`] cycles per kernel (loop nest set-up, threading, a pass over memory);
 //! - views (identity, reshape, channel split / slice / concat, concat-like channel maps) cost
 //!   1: the backend aliases buffers; a channel map that interleaves channels is a gather
-//!   (its bytes, plus a launch).
+//!   (its bytes, plus a launch);
+//! - integer products without a CPU kernel (QLinearMatMul, MatMulInteger, ConvInteger) cost one
+//!   more launch, so that the `quant` rules' lowering of them wins.
 
 use super::{is_view, macs, NodeCost, NodeInfo};
 use lnc_ir::Op;
@@ -39,7 +41,14 @@ impl NodeCost for CpuModel {
             }
             _ => 0,
         };
+        // No CPU kernel: the backend runs QLinearMatMul only as the 1x1 `qlinear_conv` the
+        // quant rules make of it; this keeps extraction from preferring the unlowered form.
+        let unsupported = match &info.op {
+            Op::QLinearMatMul | Op::MatMulInteger | Op::ConvInteger(_) => LAUNCH,
+            _ => 0,
+        };
         LAUNCH
+            .saturating_add(unsupported)
             .saturating_add(dw.saturating_mul(2))
             .saturating_add(other)
             .saturating_add(traffic)

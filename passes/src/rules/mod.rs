@@ -5,6 +5,7 @@
 //! | [`cleanup`] | identity, dropout (imported as identity), no-op cast / reshape / transpose / expand, one-input concat |
 //! | [`fold`]    | batch norm into conv / gemm, per-channel mul / add into conv weights / bias, zero pad into conv padding |
 //! | [`fusion`]  | conv epilogues (activation, residual add), SiLU, depthwise + pointwise blocks, the classifier head |
+//! | [`quant`]   | QDQ frames around conv / gemm to integer `QLinearConv` (int32 accumulation, ONNX Runtime's requantization); `QLinearMatMul` with a constant `B` as a 1x1 `QLinearConv`; Relu / Clip absorbed into a saturating `QuantizeLinear` |
 //! | [`layout`]  | reshape / transpose cancellation, channel shuffle recognition, channel split / slice / concat / shuffle as index maps, index maps absorbed into conv weights |
 //!
 //! Rules whose right-hand side is a pattern are written as such; rules that compute new
@@ -16,6 +17,7 @@ pub mod cleanup;
 pub mod fold;
 pub mod fusion;
 pub mod layout;
+pub mod quant;
 
 use crate::egraph::analysis::{node_op, Record, EG};
 use crate::egraph::bridge::op_node;
@@ -27,7 +29,7 @@ use lnc_ir::{Conv2d, Epilogue, Op, Tensor, TensorType};
 pub type Rw = egg::Rewrite<Lnir, crate::egraph::LnirAnalysis>;
 
 /// The rule families, in order.
-pub const FAMILIES: &[&str] = &["cleanup", "fold", "fusion", "layout"];
+pub const FAMILIES: &[&str] = &["cleanup", "fold", "fusion", "layout", "quant"];
 
 /// The rules of a family.
 pub fn family(name: &str) -> Option<Vec<Rw>> {
@@ -36,6 +38,7 @@ pub fn family(name: &str) -> Option<Vec<Rw>> {
         "fold" => fold::rules(),
         "fusion" => fusion::rules(),
         "layout" => layout::rules(),
+        "quant" => quant::rules(),
         _ => return None,
     })
 }
