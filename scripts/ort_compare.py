@@ -14,7 +14,10 @@ float summation order differs between lnc's interpreter and ORT's kernels, so a 
 within float rounding of a .5 boundary can quantize one step apart (about 1 in 10^5 values per
 layer). Shallow models agree exactly; deep models at 224x224 accumulate such flips, so their
 callers pass a larger --qdq-steps and --per-layer, which checks every quantized tensor
-teacher-forced (each layer run by lnc on ORT's values of its quantized inputs) within one step. The integer lowering (QLinearConv semantics) is bit-exact.
+teacher-forced (each layer run by lnc on ORT's values of its quantized inputs) within one step.
+  * --lower: lnc runs the model after `lnc opt -p lower-cpu`; for a QDQ model that is the integer
+    lowering (QLinearConv with int32 accumulation and ONNX Runtime's requantization), which rounds
+    once where the float graph rounds twice: it too must be within one step per layer.
 Prints one JSON line with the measured numbers; exit status 1 on a mismatch, 2 on an lnc error.
 """
 import argparse
@@ -87,6 +90,19 @@ def output_step(model, out_name):
     return None if s is None else float(np.max(s))
 
 
+def lowered(args, path):
+    """With --lower: the model after `lnc opt -p lower-cpu` (QDQ frames become integer
+    QLinearConv), else the model itself."""
+    if not args.lower:
+        return path
+    out = path[: -len(".onnx")] + ".lowered.lnir"
+    r = subprocess.run([args.lnc, "opt", "-p", "lower-cpu", path, "-o", out], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(json.dumps({"model": path, "status": "lnc-error", "stderr": r.stderr.strip()}))
+        sys.exit(2)
+    return out
+
+
 def per_layer(args, model_path, feeds):
     """Teacher-forced check of every quantized tensor of a QDQ model.
 
@@ -135,7 +151,7 @@ def per_layer(args, model_path, feeds):
             continue
         sub = os.path.join(ldir, f"layer_{i}.onnx")
         utils.extract_model(inferred, sub, sorted(boundary), [q], check_model=False)
-        cmd = [args.lnc, "run", sub]
+        cmd = [args.lnc, "run", lowered(args, sub)]
         for j, b in enumerate(sorted(boundary)):
             bp = os.path.join(ldir, f"layer_{i}_in{j}.npy")
             np.save(bp, vals[b])
@@ -168,6 +184,11 @@ def main():
         "--per-layer",
         action="store_true",
         help="with --qdq: also check every quantized tensor teacher-forced (within one step)",
+    )
+    ap.add_argument(
+        "--lower",
+        action="store_true",
+        help="run lnc on the model after `lnc opt -p lower-cpu` (with --qdq: the integer lowering)",
     )
     ap.add_argument(
         "--qdq-steps",
@@ -206,7 +227,7 @@ def main():
 
     out_names = [o.name for o in model.graph.output]
     out_paths = [os.path.join(args.workdir, f"lnc_output_{i}.npy") for i in range(len(out_names))]
-    cmd = [args.lnc, "run", model_path]
+    cmd = [args.lnc, "run", lowered(args, model_path)]
     for p in in_paths:
         cmd += ["--input", p]
     for p in out_paths:

@@ -1,7 +1,8 @@
 //! Every zoo model against ONNX Runtime on seeded inputs (tool-gated: python3 with onnx and
 //! onnxruntime). Float models must agree to 1e-4 x max |reference|; their ORT
 //! `quantize_static` QDQ forms within one output quantization step, and every quantized tensor
-//! within one step when run teacher-forced (`--per-layer`; see `scripts/ort_compare.py`). The check itself is
+//! within one step when run teacher-forced (`--per-layer`; see `scripts/ort_compare.py`), both as
+//! imported (float QDQ) and after the integer lowering of `lnc opt -p lower-cpu` (`-int` tags). The check itself is
 //! `scripts/ort_compare.py`, which runs `lnc run` and ORT side by side.
 
 mod common;
@@ -48,6 +49,10 @@ fn compare(py: &std::path::Path, model: &str, extra: &[&str], tag: &str) -> Resu
     if qdq {
         cmd.args(["--qdq", "--per-layer"]);
     }
+    if tag.ends_with("-int") {
+        // The integer lowering: `lnc opt -p lower-cpu` first (QLinearConv everywhere).
+        cmd.arg("--lower");
+    }
     if tag.contains("perchannel") {
         cmd.arg("--per-channel");
     }
@@ -76,7 +81,7 @@ fn zoo_models_match_onnxruntime() {
     assert!(names.len() >= 10, "zoo lists {} models", names.len());
     let mut failures = Vec::new();
     for name in &names {
-        for (tag, extra) in [("tiny", TINY), ("tiny-qdq", TINY)] {
+        for (tag, extra) in [("tiny", TINY), ("tiny-qdq", TINY), ("tiny-qdq-int", TINY)] {
             match compare(&py, name, extra, &format!("{name}-{tag}")) {
                 Ok(line) => common::report(&format!("ort {name} {tag}: {line}")),
                 Err(e) => failures.push(format!("{name} {tag}: {e}")),
@@ -84,7 +89,11 @@ fn zoo_models_match_onnxruntime() {
         }
     }
     // Full-size float and per-channel QDQ for the flagship model.
-    for (tag, extra) in [("224", &[][..]), ("224-qdq-perchannel", &[][..])] {
+    for (tag, extra) in [
+        ("224", &[][..]),
+        ("224-qdq-perchannel", &[][..]),
+        ("224-qdq-int", &[][..]),
+    ] {
         match compare(&py, "mobilenet_v2", extra, &format!("mobilenet_v2-{tag}")) {
             Ok(line) => common::report(&format!("ort mobilenet_v2 {tag}: {line}")),
             Err(e) => failures.push(format!("mobilenet_v2 {tag}: {e}")),
