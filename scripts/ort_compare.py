@@ -18,6 +18,8 @@ teacher-forced (each layer run by lnc on ORT's values of its quantized inputs) w
   * --lower: lnc runs the model after `lnc opt -p lower-cpu`; for a QDQ model that is the integer
     lowering (QLinearConv with int32 accumulation and ONNX Runtime's requantization), which rounds
     once where the float graph rounds twice: it too must be within one step per layer.
+  * --ort-fused --reduce-range: ORT runs its own fused integer kernels (exact for 7-bit weights);
+    with --lower and --qdq-steps 0 this checks that lnc's integer semantics are ORT's, bit for bit.
 Prints one JSON line with the measured numbers; exit status 1 on a mismatch, 2 on an lnc error.
 """
 import argparse
@@ -48,7 +50,7 @@ def make_inputs(specs, seed):
     return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in specs}
 
 
-def quantize(model_path, out_path, specs, seed, per_channel):
+def quantize(model_path, out_path, specs, seed, per_channel, reduce_range=False):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -69,6 +71,7 @@ def quantize(model_path, out_path, specs, seed, per_channel):
         per_channel=per_channel,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
+        reduce_range=reduce_range,
     )
     os.remove(pre)
 
@@ -186,6 +189,17 @@ def main():
         help="with --qdq: also check every quantized tensor teacher-forced (within one step)",
     )
     ap.add_argument(
+        "--reduce-range",
+        action="store_true",
+        help="with --qdq: quantize weights to 7 bits (quantize_static reduce_range=True)",
+    )
+    ap.add_argument(
+        "--ort-fused",
+        action="store_true",
+        help="with --qdq: run ORT with all graph optimisations (its fused integer QLinearConv "
+        "kernels; exact only with --reduce-range, as its AVX2 u8s8 kernel saturates on 8-bit weights)",
+    )
+    ap.add_argument(
         "--lower",
         action="store_true",
         help="run lnc on the model after `lnc opt -p lower-cpu` (with --qdq: the integer lowering)",
@@ -204,7 +218,7 @@ def main():
     specs = input_specs(onnx.load(model_path))
     if args.qdq:
         qpath = os.path.join(args.workdir, "model_qdq.onnx")
-        quantize(model_path, qpath, specs, args.seed, args.per_channel)
+        quantize(model_path, qpath, specs, args.seed, args.per_channel, args.reduce_range)
         model_path = qpath
     model = onnx.load(model_path)
 
@@ -217,7 +231,7 @@ def main():
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    if args.qdq:
+    if args.qdq and not args.ort_fused:
         # With graph optimisations ORT fuses DQ->Conv->Q into its u8s8 integer kernels, whose
         # AVX2 path saturates int16 pair sums (off by many steps); the unfused graph is the
         # QDQ model's defined meaning.
