@@ -339,3 +339,66 @@ fn rule_quantize_absorbs_clip() {
         1
     );
 }
+
+#[test]
+fn rule_quantize_moves_integer() {
+    let moves = [
+        Op::Transpose {
+            perm: vec![0, 2, 3, 1],
+        },
+        Op::Reshape {
+            shape: vec![1, 2, 2, 36],
+        },
+        Op::MaxPool(lnc_ir::Pool2d {
+            kernel: [3, 3],
+            strides: [2, 2],
+            pads: [1; 4],
+            dilations: [1, 1],
+            ceil_mode: false,
+        }),
+        Op::Concat { axis: 1 },
+    ];
+    for op in moves {
+        for same in [true, false] {
+            let mut b = B::new(2);
+            let x = b.input(&[1, 4, 6, 6]);
+            let xq = q(&mut b, "xq", x, XS, XZ, DType::U8);
+            let xd = dq(&mut b, "xd", xq, XS, XZ);
+            let ins = if matches!(op, Op::Concat { .. }) {
+                let x2 = b.input(&[1, 4, 6, 6]);
+                let x2q = q(&mut b, "x2q", x2, XS, XZ, DType::U8);
+                let x2d = dq(&mut b, "x2d", x2q, XS, XZ);
+                vec![xd, x2d]
+            } else {
+                vec![xd]
+            };
+            let y = b.op("move", op.clone(), &ins);
+            let (ys, yz) = if same { (XS, XZ) } else { (XS * 2.0, XZ) };
+            let yq = q(&mut b, "yq", y, ys, yz, DType::U8);
+            let yd = dq(&mut b, "yd", yq, ys, yz);
+            let g = b.finish(yd);
+            let out = rewrite(&g, &["quantize-moves-integer"], &[]);
+            let n_in = ins.len();
+            let want = if same {
+                h(&[
+                    ("quantize_linear", n_in),
+                    (op.name(), 1),
+                    ("dequantize_linear", 1),
+                ])
+            } else {
+                hist(&g)
+            };
+            assert_eq!(hist(&out), want, "{} same params {same}", op.name());
+            assert_exact(&g, &out);
+            if same {
+                // The moved op reads bytes.
+                let moved = out
+                    .node_ids()
+                    .into_iter()
+                    .find(|&i| out.node(i).op.name() == op.name())
+                    .unwrap();
+                assert_eq!(out.node(moved).outputs[0].dtype, DType::U8);
+            }
+        }
+    }
+}

@@ -70,6 +70,7 @@ const TESTED: &[&str] = &[
     "qdq-conv",
     "qdq-gemm",
     "qlinear-matmul-conv",
+    "quantize-moves-integer",
     "quantize-absorbs-relu",
     "quantize-absorbs-clip",
 ];

@@ -5,7 +5,7 @@
 //! | [`cleanup`] | identity, dropout (imported as identity), no-op cast / reshape / transpose / expand, one-input concat |
 //! | [`fold`]    | batch norm into conv / gemm, per-channel mul / add into conv weights / bias, zero pad into conv padding |
 //! | [`fusion`]  | conv epilogues (activation, residual add), SiLU, depthwise + pointwise blocks, the classifier head |
-//! | [`quant`]   | QDQ frames around conv / gemm to integer `QLinearConv` (int32 accumulation, ONNX Runtime's requantization); `QLinearMatMul` with a constant `B` as a 1x1 `QLinearConv`; Relu / Clip absorbed into a saturating `QuantizeLinear` |
+//! | [`quant`]   | QDQ frames around conv / gemm to integer `QLinearConv` (int32 accumulation, ONNX Runtime's requantization); `QLinearMatMul` with a constant `B` as a 1x1 `QLinearConv`; data movement and max pooling between equal Q/DQ parameters on bytes; Relu / Clip absorbed into a saturating `QuantizeLinear` |
 //! | [`layout`]  | reshape / transpose cancellation, channel shuffle recognition, channel split / slice / concat / shuffle as index maps, index maps absorbed into conv weights |
 //!
 //! Rules whose right-hand side is a pattern are written as such; rules that compute new

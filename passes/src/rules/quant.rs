@@ -14,6 +14,9 @@
 //! - `qlinear-matmul-conv`: `QLinearMatMul(a, .., B, ..)` with a constant 2-D `B` and
 //!   per-tensor `a` / `y` parameters → the same 1x1 `QLinearConv` (exact: QLinearMatMul
 //!   requantizes the same way);
+//! - `quantize-moves-integer`: `Q(op(DQ(a), ..))` is `op(a, ..)` for data movement (reshape,
+//!   transpose, slice, expand, concat, channel shuffle / map) and max pooling when every DQ
+//!   has the Q's parameters (exact), so those run on bytes;
 //! - `quantize-absorbs-relu`, `quantize-absorbs-clip`: `Q(Relu(v))` is `Q(v)` when the
 //!   output zero point is the type's minimum (saturation clamps at the same place), and
 //!   `Q(Clip(v, lo, hi))` is `Q(v)` when `Q(lo)` and `Q(hi)` saturate. These are exact.
@@ -480,6 +483,71 @@ impl Make for AbsorbClamp {
     }
 }
 
+/// Whether an op moves or selects elements without arithmetic, so that it commutes with
+/// a per-tensor DequantizeLinear (MaxPool: DQ is monotone non-decreasing).
+fn is_movement(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Identity
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Expand { .. }
+            | Op::Concat { .. }
+            | Op::MaxPool(_)
+            | Op::GlobalMaxPool
+            | Op::ChannelShuffle { .. }
+            | Op::ChannelMap { .. }
+    )
+}
+
+/// `quantize-moves-integer`: `Q(move(DQ(a), DQ(b), ..))` is `move(a, b, ..)` when every DQ
+/// has the Q's scale and zero point (exact: `Q(DQ(v)) = v` for 8-bit `v`, and data movement
+/// and max commute with the monotone DQ). Data movement then runs on bytes.
+pub struct MoveInteger;
+
+impl Make for MoveInteger {
+    fn make(&self, eg: &mut EG, root: Id, s: &Subst) -> Vec<Out> {
+        (|| {
+            let Op::QuantizeLinear { axis: None } = attr(eg, bound(s, "?qa")?)? else {
+                return None;
+            };
+            let (sc, z) = (bound(s, "?s")?, bound(s, "?z")?);
+            let q = qparams(eg, sc, z, None, None)?;
+            let dt = ty(eg, z)?.dtype;
+            if !is_8bit(dt) {
+                return None;
+            }
+            let mut outs = Vec::new();
+            for (_, op, ins) in ops_in(eg, bound(s, "?y")?) {
+                if !is_movement(&op) || ins.is_empty() {
+                    continue;
+                }
+                let ints: Option<Vec<Id>> = ins
+                    .iter()
+                    .map(|&i| {
+                        let (axis, x, ds, dz) = dq_in(eg, i)?;
+                        let p = qparams(eg, ds, dz, axis, None)?;
+                        (ty(eg, x)?.dtype == dt && p.sv == q.sv && p.zv == q.zv).then_some(x)
+                    })
+                    .collect();
+                if let Some(inputs) = ints {
+                    outs.push(Out::Node {
+                        into: root,
+                        made: Made {
+                            op,
+                            inputs,
+                            sources: vec![],
+                        },
+                    });
+                }
+            }
+            Some(outs)
+        })()
+        .unwrap_or_default()
+    }
+}
+
 pub fn rules() -> Vec<Rw> {
     vec![
         rw!("qdq-conv";
@@ -491,6 +559,7 @@ pub fn rules() -> Vec<Rw> {
         rw!("qlinear-matmul-conv";
             "(qlinear_matmul ?a ?as ?az ?b ?bs ?bz ?ys ?yz)"
             => { Apply(QLinearMatMulConv) }),
+        rw!("quantize-moves-integer"; "(quantize_linear ?qa ?y ?s ?z)"             => { Apply(MoveInteger) }),
         rw!("quantize-absorbs-relu"; "(quantize_linear ?qa (relu ?v) ?s ?z)"        => { Apply(AbsorbClamp) }),
         rw!("quantize-absorbs-clip"; "(quantize_linear ?qa (clip ?ca ?v) ?s ?z)"    => { Apply(AbsorbClamp) }),
     ]
