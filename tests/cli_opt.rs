@@ -301,3 +301,57 @@ fn opt_on_torchvision_exports() {
         }
     }
 }
+
+/// The bundled QDQ example (ONNX Runtime `quantize_static`, made by
+/// `scripts/make_qdq_example.py`): `lower-cpu` turns every conv and the classifier into
+/// integer `qlinear_conv`, and on the bundled input the lowered model gives the same logits.
+#[test]
+fn opt_lowers_the_qdq_example_to_integer_ops() {
+    let dir = scratch("opt_qdq");
+    let src = cli_util::root().join("examples/models/mobilenet_v2_tiny_qdq.onnx");
+    let o = dir.join("q.lnir");
+    let r = lnc(&[
+        "opt",
+        src.to_str().unwrap(),
+        "-p",
+        "lower-cpu",
+        "--dump-after",
+        "eqsat",
+        "-o",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let g = load(o.to_str().unwrap());
+    let count = |name: &str| {
+        g.node_ids()
+            .iter()
+            .filter(|&&i| g.node(i).op.name() == name)
+            .count()
+    };
+    assert_eq!(count("qlinear_conv"), 53);
+    assert_eq!(count("conv") + count("gemm"), 0);
+    // The IR after the e-graph pass, constants elided.
+    let dump = r
+        .stderr
+        .split("; after eqsat\n")
+        .nth(1)
+        .expect("dump after eqsat");
+    insta::assert_snapshot!("qdq_example_lowered", dump);
+    // Same logits as the imported (float QDQ) model on the bundled input.
+    let x = cli_util::root().join("examples/models/input_1x3x32x32.npy");
+    let mut outs = Vec::new();
+    for (m, y) in [(src.clone(), "a.npy"), (o.clone(), "b.npy")] {
+        let y = dir.join(y);
+        let r = lnc(&[
+            "run",
+            m.to_str().unwrap(),
+            "-i",
+            x.to_str().unwrap(),
+            "-o",
+            y.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        outs.push(std::fs::read(y).unwrap());
+    }
+    assert_eq!(outs[0], outs[1]);
+}

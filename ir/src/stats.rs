@@ -6,7 +6,8 @@
 //!   shape-like constants: everything the model stores).
 //! - **weight_params**: elements of the constants in the weight and bias slots of compute
 //!   ops ([`Op::is_compute`]), each pool entry counted once; quantization parameters
-//!   (scales, zero points) are not weights.
+//!   (scales, zero points) are not weights; in a QDQ graph the quantized constant behind a
+//!   weight's `DequantizeLinear` is the weight.
 //! - per layer, **params**: elements of the node's constant inputs, without quantization
 //!   parameter slots (a pool entry shared by two layers counts in both).
 //! - **MACs** of compute nodes, from their input and output shapes:
@@ -24,7 +25,7 @@
 //! Every count saturates at `u64::MAX` instead of overflowing.
 
 use crate::error::Result;
-use crate::graph::{ConstId, Graph, NodeId};
+use crate::graph::{ConstId, Graph, NodeId, Value};
 use crate::op::Op;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -238,6 +239,11 @@ pub fn stats(g: &Graph) -> Result<Stats> {
         }
         let mut params: u64 = 0;
         for (slot, v) in g.node_inputs(id).into_iter().enumerate() {
+            if node.op.is_compute() && is_weight_slot(&node.op, slot) {
+                if let Some(c) = dequantized_const(g, v) {
+                    weight_consts.insert(c);
+                }
+            }
             let Some(Op::Const(c)) = g.contains(v.node).then(|| &g.node(v.node).op) else {
                 continue;
             };
@@ -431,5 +437,18 @@ mod tests {
         let st = stats(&g).unwrap();
         assert_eq!(st.macs_by_kind.other_conv, 36 * 8);
         assert_eq!(st.macs_by_kind.gemm, 2 * 3 * 5 * 6 * 7);
+    }
+}
+
+/// The constant a `DequantizeLinear` producing `v` reads (a QDQ graph's quantized weight).
+fn dequantized_const(g: &Graph, v: Value) -> Option<ConstId> {
+    let n = g.contains(v.node).then(|| g.node(v.node))?;
+    if !matches!(n.op, Op::DequantizeLinear { .. }) {
+        return None;
+    }
+    let x = *g.node_inputs(v.node).first()?;
+    match g.contains(x.node).then(|| &g.node(x.node).op)? {
+        Op::Const(c) => Some(*c),
+        _ => None,
     }
 }

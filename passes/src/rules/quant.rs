@@ -234,16 +234,22 @@ fn qconv_inputs(f: &Framed, w: Id, ws: Id, wz: Id, bias: Option<Id>) -> Vec<Id> 
     v
 }
 
-/// The bias constant class of an integer op.
-fn bias_class(eg: &mut EG, b: Option<Vec<i64>>, key: String) -> Option<Option<Id>> {
-    match b {
-        None => Some(None),
-        Some(v) => {
-            let m = v.len();
-            let t = Tensor::from_int(DType::I32, &[m], v);
-            Some(Some(derived_int(eg, key.clone(), key, t)?))
-        }
-    }
+/// The int32 bias constant class of an integer op made from the float op's bias class `b`
+/// (named after the constant it comes from), memoised by the bias and accumulator scale.
+fn bias_class(eg: &mut EG, b: Id, v: Option<Vec<i64>>, acc_scale: &[f32]) -> Option<Option<Id>> {
+    let Some(v) = v else { return Some(None) };
+    let src = konst(eg, b)
+        .map(|(k, _)| k)
+        .or_else(|| dq_in(eg, b).and_then(|(_, q, _, _)| eg[q].data.konst));
+    let name = match src {
+        Some(k) => format!("{}.acc_i32", eg.analysis.pool.name(k)),
+        None => "bias.acc_i32".to_string(),
+    };
+    let scales: Vec<u32> = acc_scale.iter().map(|s| s.to_bits()).collect();
+    let key = format!("qbias:{src:?}:{:?}:{scales:?}", eg.find(b));
+    let m = v.len();
+    let t = Tensor::from_int(DType::I32, &[m], v);
+    Some(Some(derived_int(eg, key, name, t)?))
 }
 
 /// `qdq-conv`.
@@ -259,13 +265,7 @@ impl Make for QdqConv {
             let f = frame(eg, s, m, 0)?;
             let b = bound(s, "?b")?;
             let bias = int_bias(eg, b, &f.acc_scale)?;
-            let key = format!(
-                "qbias:{:?}:{:?}:{:?}",
-                eg.find(b),
-                f.xq.sv[0].to_bits(),
-                eg[f.wq.s].data.konst
-            );
-            let bias = bias_class(eg, bias, key)?;
+            let bias = bias_class(eg, b, bias, &f.acc_scale)?;
             let inputs = qconv_inputs(&f, f.w, f.wq.s, f.wq.z, bias);
             Some(vec![Out::Node {
                 into: root,
@@ -374,13 +374,7 @@ impl Make for QdqGemm {
                 return None;
             }
             let bias = int_bias(eg, b, &f.acc_scale)?;
-            let key = format!(
-                "qbias:{:?}:{:?}:{:?}",
-                eg.find(b),
-                f.xq.sv[0].to_bits(),
-                eg[f.wq.s].data.konst
-            );
-            let bias = bias_class(eg, bias, key)?;
+            let bias = bias_class(eg, b, bias, &f.acc_scale)?;
             let (w4, _, _) = weight_nk11(eg, w, trans_b)?;
             let (op, inputs) = pointwise_chain(eg, &f, w4, f.wq.s, f.wq.z, bias, n)?;
             Some(vec![Out::Node {
