@@ -291,6 +291,19 @@ pub fn stats(g: &Graph) -> Result<Stats> {
     })
 }
 
+/// The constant a `DequantizeLinear` producing `v` reads (a QDQ graph's quantized weight).
+fn dequantized_const(g: &Graph, v: Value) -> Option<ConstId> {
+    let n = g.contains(v.node).then(|| g.node(v.node))?;
+    if !matches!(n.op, Op::DequantizeLinear { .. }) {
+        return None;
+    }
+    let x = *g.node_inputs(v.node).first()?;
+    match g.contains(x.node).then(|| &g.node(x.node).op)? {
+        Op::Const(c) => Some(*c),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,18 +450,5 @@ mod tests {
         let st = stats(&g).unwrap();
         assert_eq!(st.macs_by_kind.other_conv, 36 * 8);
         assert_eq!(st.macs_by_kind.gemm, 2 * 3 * 5 * 6 * 7);
-    }
-}
-
-/// The constant a `DequantizeLinear` producing `v` reads (a QDQ graph's quantized weight).
-fn dequantized_const(g: &Graph, v: Value) -> Option<ConstId> {
-    let n = g.contains(v.node).then(|| g.node(v.node))?;
-    if !matches!(n.op, Op::DequantizeLinear { .. }) {
-        return None;
-    }
-    let x = *g.node_inputs(v.node).first()?;
-    match g.contains(x.node).then(|| &g.node(x.node).op)? {
-        Op::Const(c) => Some(*c),
-        _ => None,
     }
 }
