@@ -58,6 +58,7 @@ fn ints(eg: &EG, id: Id) -> Option<Vec<i64>> {
 }
 
 /// Quantization parameters: scale and zero point classes and values.
+#[derive(Clone)]
 struct QParams {
     s: Id,
     z: Id,
@@ -180,6 +181,7 @@ fn derived_int(eg: &mut EG, key: String, name: String, t: Result<Tensor, String>
 }
 
 /// The pieces of an integer op read off a `Q(op(DQ(x), DQ(W), bias))` match.
+#[derive(Clone)]
 struct Framed {
     x: Id,
     xq: QParams,
@@ -317,17 +319,16 @@ fn weight_nk11(eg: &mut EG, w: Id, trans: bool) -> Option<(Id, usize, usize)> {
     Some((id, n, kk))
 }
 
-/// Build `reshape(qlinear_conv(reshape(x, [M, K, 1, 1]), W4, ..), [M, N])`; returns the
-/// outer reshape's op and input for the caller to union with the matched class.
+/// `reshape(qlinear_conv(reshape(x, [M, K, 1, 1]), W4, ..), [M, N])` as the proposal for
+/// class `root` (the inner nodes are added here).
 fn pointwise_chain(
     eg: &mut EG,
+    root: Id,
     f: &Framed,
     w4: Id,
-    ws: Id,
-    wz: Id,
     bias: Option<Id>,
     n: usize,
-) -> Option<(Op, Vec<Id>)> {
+) -> Option<Vec<Out>> {
     let xt = ty(eg, f.x)?;
     let [mm, k] = xt.shape[..] else { return None };
     let r1 = add_op(
@@ -337,10 +338,16 @@ fn pointwise_chain(
         },
         &[f.x],
     )?;
-    let mut ins = vec![r1, f.xq.s, f.xq.z, w4, ws, wz, f.yq.s, f.yq.z];
-    ins.extend(bias);
+    let ins = qconv_inputs(&Framed { x: r1, ..f.clone() }, w4, f.wq.s, f.wq.z, bias);
     let qc = add_op(eg, Op::QLinearConv(pointwise()), &ins)?;
-    Some((Op::Reshape { shape: vec![mm, n] }, vec![qc]))
+    Some(vec![Out::Node {
+        into: root,
+        made: Made {
+            op: Op::Reshape { shape: vec![mm, n] },
+            inputs: vec![qc],
+            sources: vec![],
+        },
+    }])
 }
 
 /// `qdq-gemm`.
@@ -376,15 +383,7 @@ impl Make for QdqGemm {
             let bias = int_bias(eg, b, &f.acc_scale)?;
             let bias = bias_class(eg, b, bias, &f.acc_scale)?;
             let (w4, _, _) = weight_nk11(eg, w, trans_b)?;
-            let (op, inputs) = pointwise_chain(eg, &f, w4, f.wq.s, f.wq.z, bias, n)?;
-            Some(vec![Out::Node {
-                into: root,
-                made: Made {
-                    op,
-                    inputs,
-                    sources: vec![],
-                },
-            }])
+            pointwise_chain(eg, root, &f, w4, bias, n)
         })()
         .unwrap_or_default()
     }
@@ -421,15 +420,7 @@ impl Make for QLinearMatMulConv {
                 yq,
             };
             let (w4, _, _) = weight_nk11(eg, b, false)?;
-            let (op, inputs) = pointwise_chain(eg, &f, w4, f.wq.s, f.wq.z, None, n)?;
-            Some(vec![Out::Node {
-                into: root,
-                made: Made {
-                    op,
-                    inputs,
-                    sources: vec![],
-                },
-            }])
+            pointwise_chain(eg, root, &f, w4, None, n)
         })()
         .unwrap_or_default()
     }
