@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (not a timed test): lnc's generated C against ONNX Runtime, side by side.
 
-    bench/cpu_vs_ort.py [--models m1,m2] [--threads 1,2] [--size 224] [--runs 200]
+    bench/cpu_vs_ort.py [--models m1,m2] [--threads 1,2] [--size 224] [--runs 200] [--qdq]
 
 For every zoo model (seeded weights, batch 1, SIZE x SIZE) and thread count:
 - `lnc build --target cpu --threads T` (host ISA), `make liblnc_model.so`, loaded with ctypes;
@@ -12,6 +12,15 @@ block after WARMUP untimed runs (so each side runs with its own weights warm in 
 deployed model does, while load from elsewhere on the machine hits both alike). The table shows the median
 and minimum milliseconds of each side and the ratio lnc / ORT of the medians (< 1: lnc is
 faster). It also checks that both produce the same output (1e-4 of max |ORT|).
+
+With --qdq every zoo model is first quantized by ONNX Runtime exactly as
+scripts/ort_compare.py does (`quantize_static`, QDQ format, u8 activations, i8 per-channel
+weights, 8 calibration inputs) and both sides run the QDQ file (lnc: `lnc build`, whose
+optimiser turns DQ -> Conv -> Q into integer convolutions). ORT's fused int8 kernels saturate
+(u8 x s8 pair sums) where lnc's are exact, so lnc's output is checked against ORT without
+graph optimisations (the QDQ graph's defined meaning; within 5% of max |ORT|, a few
+quantization steps) while the timed ORT session has all optimisations (lnc's bit-exactness
+against its own interpreter is tested in tests/cpu_backend.rs).
 Needs numpy and onnxruntime in the running Python (e.g. /work/venv/bin/python).
 """
 
@@ -67,6 +76,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs at the start of a block")
     ap.add_argument("--lnc", default=os.path.join(ROOT, "target/release/lnc"))
     ap.add_argument("--json", action="store_true", help="print one JSON object per row")
+    ap.add_argument("--qdq", action="store_true", help="quantize the models (ORT QDQ) first")
     a = ap.parse_args()
 
     import numpy as np
@@ -80,6 +90,14 @@ def main():
     for model in a.models.split(","):
         onnx = os.path.join(work, f"{model}.onnx")
         sh([lnc, "zoo", model, "--input-size", str(a.size), "-o", onnx])
+        if a.qdq:
+            sys.path.insert(0, os.path.join(ROOT, "scripts"))
+            import onnx as onnx_pkg
+            import ort_compare
+
+            qdq = os.path.join(work, f"{model}_qdq.onnx")
+            ort_compare.quantize(onnx, qdq, ort_compare.input_specs(onnx_pkg.load(onnx)), 0, True)
+            onnx = qdq
         for t in [int(x) for x in a.threads.split(",")]:
             out = os.path.join(work, f"{model}-t{t}")
             sh([lnc, "build", onnx, "--target", "cpu", "--threads", str(t), "-o", out])
@@ -94,10 +112,14 @@ def main():
             x = np.ascontiguousarray(np.random.RandomState(0).uniform(-1, 1, i.shape).astype(np.float32))
             feed = {i.name: x}
             ref = sess.run(None, feed)
+            if a.qdq:
+                so0 = ort.SessionOptions()
+                so0.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                ref = ort.InferenceSession(onnx, so0, providers=["CPUExecutionProvider"]).run(None, feed)
             m = LncModel(os.path.join(out, "liblnc_model.so"), t, [r.shape for r in ref])
             got = m.run(x)
             err = max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)) for g, r in zip(got, ref))
-            if err > 1e-4:
+            if err > (0.05 if a.qdq else 1e-4):
                 sys.exit(f"{model}: lnc and ORT disagree (relative error {err:.2e})")
             tl, to = [], []
             per = max(1, a.runs // a.rounds)
@@ -109,7 +131,7 @@ def main():
                         t0 = time.perf_counter()
                         f()
                         ts.append((time.perf_counter() - t0) * 1e3)
-            row = dict(model=model, threads=t, lnc_ms=statistics.median(tl), lnc_min_ms=min(tl),
+            row = dict(model=model + ("-qdq" if a.qdq else ""), threads=t, lnc_ms=statistics.median(tl), lnc_min_ms=min(tl),
                        ort_ms=statistics.median(to), ort_min_ms=min(to))
             row["ratio"] = row["lnc_ms"] / row["ort_ms"]
             row["ratio_min"] = row["lnc_min_ms"] / row["ort_min_ms"]

@@ -389,3 +389,300 @@ fn bench_reports_median() {
     assert!(out.contains("\"median_ms\":"), "{out}");
     assert!(out.contains("\"threads\":1"), "{out}");
 }
+
+// ----- the integer (QDQ) path -------------------------------------------------------------
+
+#[path = "qdq/mod.rs"]
+mod qdq;
+
+/// Build `g` (already in its final form: `--no-opt`) with `case`, run it and require the
+/// outputs to be bit-identical with the interpreter's.
+fn check_exact(label: &str, g: &Graph, case: &Case) -> Result<(), String> {
+    let dir = common::scratch(&format!("cpu/{label}"));
+    let model = dir.join("model.lnir");
+    std::fs::write(&model, lnc_ir::text::print(g, &Default::default())).unwrap();
+    run(Command::new(common::lnc_bin())
+        .arg("build")
+        .arg(&model)
+        .arg("--no-opt")
+        .args(&case.args)
+        .arg("-o")
+        .arg(&dir))
+    .map_err(|e| format!("lnc build: {e}"))?;
+    run(Command::new("make")
+        .arg("-s")
+        .arg("-j2")
+        .arg("-C")
+        .arg(&dir)
+        .args(&case.make_vars))
+    .map_err(|e| format!("make: {e}"))?;
+    let ins = inputs(g, 11);
+    let want = lnc_ir::interp::run(g, ins.clone()).map_err(|e| format!("interpreter: {e}"))?;
+    let runner = dir.join("lnc_runner");
+    let mut cmd = match case.prefix.split_first() {
+        Some((p, rest)) => {
+            let mut c = Command::new(p);
+            c.args(rest).arg(&runner);
+            c
+        }
+        None => Command::new(&runner),
+    };
+    for (i, t) in ins.iter().enumerate() {
+        let p = dir.join(format!("in{i}.npy"));
+        write_npy(&p, t);
+        cmd.arg("--input").arg(p);
+    }
+    for i in 0..want.len() {
+        cmd.arg("--output").arg(dir.join(format!("out{i}.npy")));
+    }
+    run(&mut cmd).map_err(|e| format!("lnc_runner: {e}"))?;
+    for (i, w) in want.iter().enumerate() {
+        let got = read_npy_f32(&dir.join(format!("out{i}.npy")));
+        let w: Vec<f32> = w.as_f32().unwrap().iter().copied().collect();
+        if got.len() != w.len() {
+            return Err(format!(
+                "output {i}: {} values, expected {}",
+                got.len(),
+                w.len()
+            ));
+        }
+        let bad = got
+            .iter()
+            .zip(&w)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        if bad > 0 {
+            let (j, (a, b)) = got
+                .iter()
+                .zip(&w)
+                .enumerate()
+                .find(|(_, (a, b))| a.to_bits() != b.to_bits())
+                .unwrap();
+            return Err(format!(
+                "output {i}: {bad} of {} values differ (first at {j}: {a} vs {b})",
+                w.len()
+            ));
+        }
+        let distinct: std::collections::BTreeSet<u32> = w.iter().map(|v| v.to_bits()).collect();
+        if w.len() > 4 && distinct.len() < 3 {
+            return Err(format!("output {i} is (nearly) constant: a useless test"));
+        }
+    }
+    Ok(())
+}
+
+fn qdq_graphs() -> Vec<(String, Graph)> {
+    use lnc_ir::DType;
+    let mut v = Vec::new();
+    for (tag, signed, wdt, hw) in [
+        ("u8s8", false, DType::I8, 20),
+        ("s8s8", true, DType::I8, 17),
+        ("u8u8", false, DType::U8, 16),
+    ] {
+        let name = format!("qdq_{tag}");
+        v.push((name.clone(), qdq::qdq_net(&name, 5, hw, signed, wdt)));
+    }
+    v
+}
+
+fn run_qdq_cases(test: &str, cases: &[(&str, Case)]) {
+    let mut failures = Vec::new();
+    for (name, g) in qdq_graphs() {
+        for (tag, case) in cases {
+            match check_exact(&format!("{test}/{name}-{tag}"), &g, case) {
+                Ok(()) => common::report(&format!("{test}: {name} [{tag}] bit-exact")),
+                Err(e) => failures.push(format!("{name} [{tag}]: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn qdq_graphs_are_bit_exact() {
+    let test = "qdq_graphs_are_bit_exact";
+    if !have_cc(test) {
+        return;
+    }
+    run_qdq_cases(
+        "qdq",
+        &[
+            ("host", Case::host(&[])),
+            ("t2", Case::host(&["--threads", "2"])),
+            ("generic", Case::host(&["--isa", "generic"])),
+        ],
+    );
+}
+
+#[test]
+fn qdq_graphs_are_clean_under_sanitizers_and_qemu() {
+    let test = "qdq_graphs_are_clean_under_sanitizers_and_qemu";
+    if !have_cc(test) {
+        return;
+    }
+    let mut cases = Vec::new();
+    let probe = common::scratch("cpu/qasan-probe");
+    std::fs::write(probe.join("p.c"), "int main(void) { return 0; }\n").unwrap();
+    if Command::new("cc")
+        .args(["-fsanitize=address,undefined", "-o"])
+        .arg(probe.join("p"))
+        .arg(probe.join("p.c"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        cases.push((
+            "asan-ubsan-generic",
+            Case {
+                args: vec!["--isa".into(), "generic".into()],
+                make_vars: vec![
+                    "OPT=-O1 -g".into(),
+                    "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
+                ],
+                prefix: vec![],
+            },
+        ));
+        cases.push((
+            "asan-ubsan",
+            Case {
+                args: vec!["--threads".into(), "2".into()],
+                make_vars: vec![
+                    "OPT=-O1 -g".into(),
+                    "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
+                ],
+                prefix: vec![],
+            },
+        ));
+    } else {
+        common::skip(test, "cc with -fsanitize=address,undefined");
+    }
+    if tool_ok("aarch64-linux-gnu-gcc", "--version") && tool_ok("qemu-aarch64", "--version") {
+        cases.push((
+            "neon",
+            Case {
+                args: vec![
+                    "--isa".into(),
+                    "aarch64".into(),
+                    "--threads".into(),
+                    "2".into(),
+                ],
+                make_vars: vec!["CC=aarch64-linux-gnu-gcc".into()],
+                prefix: vec![
+                    "qemu-aarch64".into(),
+                    "-cpu".into(),
+                    "max".into(),
+                    "-L".into(),
+                    "/usr/aarch64-linux-gnu".into(),
+                ],
+            },
+        ));
+    } else {
+        common::skip(test, "aarch64-linux-gnu-gcc and qemu-aarch64");
+    }
+    run_qdq_cases("qdq-tools", &cases);
+}
+
+/// A QDQ model quantized by ONNX Runtime (`quantize_static`, u8 activations, i8 per-channel
+/// weights) from the tiny zoo MobileNetV2, optimised by `lnc opt` (QDQ -> qlinear_conv),
+/// built with `--no-opt` and compared bit for bit with the interpreter on the optimised
+/// graph (on the host, with 2 threads, generic ISA, ASan/UBSan and NEON under qemu).
+#[test]
+fn ort_quantized_tiny_model_is_bit_exact() {
+    let test = "ort_quantized_tiny_model_is_bit_exact";
+    if !have_cc(test) {
+        return;
+    }
+    let Some(py) = common::python_with_onnx(test) else {
+        return;
+    };
+    let ok = Command::new(&py)
+        .args(["-c", "import onnxruntime.quantization"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        common::skip(test, "python with onnxruntime");
+        return;
+    }
+    let dir = common::scratch("cpu/ort-qdq");
+    let onnx = dir.join("mnv2.onnx");
+    let qdq = dir.join("mnv2_qdq.onnx");
+    let opt = dir.join("mnv2_qdq_opt.lnir");
+    let root = common::repo_root();
+    run(Command::new(common::lnc_bin())
+        .args([
+            "zoo",
+            "mobilenet_v2",
+            "--input-size",
+            "32",
+            "--width",
+            "0.25",
+            "--classes",
+            "10",
+            "-o",
+        ])
+        .arg(&onnx))
+    .expect("lnc zoo");
+    let script = format!(
+        "import sys; sys.path.insert(0, {:?}); import ort_compare as oc, onnx\n\
+         specs = oc.input_specs(onnx.load({:?}))\n\
+         oc.quantize({:?}, {:?}, specs, 0, True)\n",
+        root.join("scripts").display().to_string(),
+        onnx.display().to_string(),
+        onnx.display().to_string(),
+        qdq.display().to_string()
+    );
+    run(Command::new(&py).args(["-c", &script])).expect("quantize");
+    run(Command::new(common::lnc_bin())
+        .arg("opt")
+        .arg(&qdq)
+        .arg("-o")
+        .arg(&opt))
+    .expect("lnc opt");
+    let text = std::fs::read_to_string(&opt).unwrap();
+    let g = lnc_ir::text::parse(&text).expect("parse optimised graph");
+    let n_q = g
+        .node_ids()
+        .into_iter()
+        .filter(|&n| matches!(g.node(n).op, lnc_ir::Op::QLinearConv(_)))
+        .count();
+    assert!(n_q > 10, "lnc opt made {n_q} qlinear_conv nodes");
+    let mut cases = vec![
+        ("host", Case::host(&[])),
+        ("t2", Case::host(&["--threads", "2"])),
+        ("generic", Case::host(&["--isa", "generic"])),
+    ];
+    if tool_ok("aarch64-linux-gnu-gcc", "--version") && tool_ok("qemu-aarch64", "--version") {
+        cases.push((
+            "neon",
+            Case {
+                args: vec!["--isa".into(), "aarch64".into()],
+                make_vars: vec!["CC=aarch64-linux-gnu-gcc".into()],
+                prefix: vec![
+                    "qemu-aarch64".into(),
+                    "-cpu".into(),
+                    "max".into(),
+                    "-L".into(),
+                    "/usr/aarch64-linux-gnu".into(),
+                ],
+            },
+        ));
+    }
+    cases.push((
+        "asan-ubsan",
+        Case {
+            args: vec!["--threads".into(), "2".into()],
+            make_vars: vec![
+                "OPT=-O1 -g".into(),
+                "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
+            ],
+            prefix: vec![],
+        },
+    ));
+    let mut failures = Vec::new();
+    for (tag, case) in &cases {
+        match check_exact(&format!("ort-qdq/{tag}"), &g, case) {
+            Ok(()) => common::report(&format!("{test}: [{tag}] bit-exact")),
+            Err(e) => failures.push(format!("[{tag}]: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}

@@ -312,7 +312,76 @@ fn pointwise_feeding_depthwise_is_fused_over_rows() {
         // The arena holds the NHWC copy of the input, the depthwise output and the ring,
         // not the expanded tensor.
         let out = 16 * 16 * 8 * 4 + 16 * 16 * 32 * 4;
-        let ring = lnc_ir::cpu::pw_dw_ring_rows(3, 1, 1) * 16 * 32 * 4 * threads;
+        let ring = lnc_ir::cpu::pw_dw_ring_rows(3, 1, 1, 16, 16) * 16 * 32 * 4 * threads;
         assert_eq!(plan.arena_bytes, out + ring);
     }
+}
+
+// ----- the integer (QDQ) path -------------------------------------------------------------
+
+#[path = "qdq/mod.rs"]
+mod qdq;
+
+#[test]
+fn generated_c_snapshot_int8() {
+    let g = qdq::qdq_net("qdq_small", 3, 12, false, DType::I8);
+    let plan = lower(&g, 1).unwrap();
+    let h = kernel_histogram(&plan);
+    assert_eq!(h.get("qconv_depthwise"), Some(&2), "{h:?}");
+    assert_eq!(h.get("qconv_pointwise"), Some(&3), "{h:?}");
+    assert_eq!(h.get("qconv_direct"), Some(&3), "{h:?}");
+    let files = emit(&g, &plan, &opts(Isa::X86_64V3, 1)).unwrap();
+    assert!(files.contains_key("lnc_qkernels.c") && files.contains_key("lnc_qkernels.h"));
+    assert!(files["Makefile"].contains("lnc_qkernels.o"));
+    assert!(files["Makefile"].contains("-ffp-contract=off"));
+    insta::assert_snapshot!("qdq_model_c", files["model.c"]);
+    // The packed integer segments (weights.c's index comment) and the Makefile.
+    let index: String = files["weights.c"]
+        .lines()
+        .take_while(|l| !l.starts_with(" */"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("qdq_weights_index", index);
+    insta::assert_snapshot!("qdq_makefile", files["Makefile"]);
+    // Byte buffers are counted in bytes: the arena is far below 4 bytes per element.
+    let again = emit(&g, &lower(&g, 1).unwrap(), &opts(Isa::X86_64V3, 1)).unwrap();
+    assert_eq!(files, again);
+}
+
+#[test]
+fn integer_graph_io_and_non_constant_weights_are_errors_naming_the_node() {
+    // An integer graph input.
+    let mut g = Graph::new("qi");
+    let x = g
+        .add_input("xq", TensorType::new(DType::U8, vec![1, 4]))
+        .unwrap();
+    let s = g.add_const("s", Tensor::scalar_f32(0.5));
+    let z = g.add_const("z", Tensor::from_int(DType::U8, &[], vec![3]).unwrap());
+    let d = g
+        .add("deq", Op::DequantizeLinear { axis: None }, &[x, s, z])
+        .unwrap();
+    g.add_output("d", d);
+    let e = lower(&g, 1).unwrap_err().to_string();
+    assert!(e.contains("xq") && e.contains("f32 inputs only"), "{e}");
+
+    // A per-axis (non-scalar) activation scale.
+    let mut g = Graph::new("qa");
+    let x = g.add_input("x", TensorType::f32(vec![1, 2, 2, 2])).unwrap();
+    let s = g.add_const("s", Tensor::from_f32(&[2], vec![0.5, 0.25]).unwrap());
+    let z = g.add_const("z", Tensor::from_int(DType::U8, &[2], vec![3, 4]).unwrap());
+    let q = g
+        .add(
+            "per_axis_q",
+            Op::QuantizeLinear { axis: Some(1) },
+            &[x, s, z],
+        )
+        .unwrap();
+    let s2 = g.add_const("s2", Tensor::scalar_f32(0.5));
+    let z2 = g.add_const("z2", Tensor::from_int(DType::U8, &[], vec![3]).unwrap());
+    let d = g
+        .add("deq", Op::DequantizeLinear { axis: None }, &[q, s2, z2])
+        .unwrap();
+    g.add_output("d", d);
+    let e = lower(&g, 1).unwrap_err().to_string();
+    assert!(e.contains("per_axis_q") && e.contains("per-tensor"), "{e}");
 }

@@ -15,6 +15,7 @@
 #endif
 
 #define LNC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LNC_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* ----- thread pool ------------------------------------------------------------------ */
 
@@ -257,6 +258,12 @@ typedef struct {
 #define LNC_MR 6
 #define LNC_PW_FUSED 1
 
+static inline __m256 lnc_hswish8(__m256 v) {
+    __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+    t = _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_setzero_ps(), t));
+    return _mm256_mul_ps(v, t);
+}
+
 /* Epilogue of 8 channels starting at `ch` (bias already added); `r`: residual or NULL. */
 static inline __m256 lnc_epi_v8(const lnc_epi *e, __m256 v, long ch, const float *r) {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
@@ -315,24 +322,36 @@ static inline void lnc_epi_store8(const lnc_epi *e, __m256 acc, const float *bia
 }
 
 /* Apply the epilogue to the 12 accumulators of a tile and store `rows` x `nch`. */
+/* Lane masks of the first n (0..8) lanes. */
+static inline __m256i lnc_mask8(long n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : (n > 8 ? 8 : n))), lane);
+}
+
+/* Apply the epilogue to the 12 accumulators of a tile and store `rows` x `nch`. A partial
+ * panel (nch < 16) reads bias / residual and stores through lane masks. */
 static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc_epi *e,
-                              long ch0, long nch, float *y, long ldy) {
+                              const float *res, long ch0, long nch, float *y, long ldy) {
     const __m256 zero = _mm256_setzero_ps();
+    const int full = nch >= 16;
+    const __m256i m0 = lnc_mask8(nch), m1 = lnc_mask8(nch - 8);
     long r;
     int i;
-    if (nch < 16) {
-        /* Tail panel: through the generic path, lane by lane. */
+    if (!full && e->act == LNC_ACT_PRELU) {
+        /* Tail panel with per-channel slopes: through the generic path, lane by lane. */
         for (r = 0; r < rows; r++) {
             float t[16];
             _mm256_storeu_ps(t, c[2 * r]);
             _mm256_storeu_ps(t + 8, c[2 * r + 1]);
             lnc_epi_row(e, t, nch, ch0, bias, y + r * ldy + ch0,
-                        e->res ? e->res + r * e->ldr + ch0 : NULL);
+                        res ? res + r * e->ldr + ch0 : NULL);
         }
         return;
     }
+#define LNC_LD0(p_) (full ? _mm256_loadu_ps(p_) : _mm256_maskload_ps((p_), m0))
+#define LNC_LD1(p_) (full ? _mm256_loadu_ps(p_) : _mm256_maskload_ps((p_), m1))
     if (bias) {
-        const __m256 b0 = _mm256_loadu_ps(bias + ch0), b1 = _mm256_loadu_ps(bias + ch0 + 8);
+        const __m256 b0 = LNC_LD0(bias + ch0), b1 = LNC_LD1(bias + ch0 + 8);
         for (i = 0; i < 12; i += 2) {
             c[i] = _mm256_add_ps(c[i], b0);
             c[i + 1] = _mm256_add_ps(c[i + 1], b1);
@@ -340,9 +359,9 @@ static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc
     }
     if (e->res_mode == 1)
         for (r = 0; r < rows; r++) {
-            const float *rr = e->res + r * e->ldr + ch0;
-            c[2 * r] = _mm256_add_ps(c[2 * r], _mm256_loadu_ps(rr));
-            c[2 * r + 1] = _mm256_add_ps(c[2 * r + 1], _mm256_loadu_ps(rr + 8));
+            const float *rr = res + r * e->ldr + ch0;
+            c[2 * r] = _mm256_add_ps(c[2 * r], LNC_LD0(rr));
+            c[2 * r + 1] = _mm256_add_ps(c[2 * r + 1], LNC_LD1(rr + 8));
         }
     switch (e->act) {
     case LNC_ACT_IDENTITY: break;
@@ -354,6 +373,16 @@ static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc
         for (i = 0; i < 12; i++) c[i] = _mm256_min_ps(hi, _mm256_max_ps(lo, c[i]));
         break;
     }
+    case LNC_ACT_HARDSWISH: {
+        const __m256 s6 = _mm256_set1_ps(1.0f / 6.0f), h = _mm256_set1_ps(0.5f);
+        const __m256 one = _mm256_set1_ps(1.0f);
+        for (i = 0; i < 12; i++) {
+            __m256 t = _mm256_fmadd_ps(c[i], s6, h);
+            t = _mm256_min_ps(one, _mm256_max_ps(zero, t));
+            c[i] = _mm256_mul_ps(c[i], t);
+        }
+        break;
+    }
     default: {
         lnc_epi e2 = *e;
         e2.res_mode = 0;
@@ -363,13 +392,22 @@ static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc
     }
     if (e->res_mode == 2)
         for (r = 0; r < rows; r++) {
-            const float *rr = e->res + r * e->ldr + ch0;
-            c[2 * r] = _mm256_add_ps(c[2 * r], _mm256_loadu_ps(rr));
-            c[2 * r + 1] = _mm256_add_ps(c[2 * r + 1], _mm256_loadu_ps(rr + 8));
+            const float *rr = res + r * e->ldr + ch0;
+            c[2 * r] = _mm256_add_ps(c[2 * r], LNC_LD0(rr));
+            c[2 * r + 1] = _mm256_add_ps(c[2 * r + 1], LNC_LD1(rr + 8));
         }
-    for (r = 0; r < rows; r++) {
-        _mm256_storeu_ps(y + r * ldy + ch0, c[2 * r]);
-        _mm256_storeu_ps(y + r * ldy + ch0 + 8, c[2 * r + 1]);
+#undef LNC_LD0
+#undef LNC_LD1
+    if (full) {
+        for (r = 0; r < rows; r++) {
+            _mm256_storeu_ps(y + r * ldy + ch0, c[2 * r]);
+            _mm256_storeu_ps(y + r * ldy + ch0 + 8, c[2 * r + 1]);
+        }
+    } else {
+        for (r = 0; r < rows; r++) {
+            _mm256_maskstore_ps(y + r * ldy + ch0, m0, c[2 * r]);
+            _mm256_maskstore_ps(y + r * ldy + ch0 + 8, m1, c[2 * r + 1]);
+        }
     }
 }
 
@@ -378,65 +416,158 @@ static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc
     c0_ = _mm256_fmadd_ps(a_, b0, c0_);                                                   \
     c1_ = _mm256_fmadd_ps(a_, b1, c1_)
 
-/* One 6x16 tile: rows of x (stride ldx) times a packed panel [K][16], epilogue, store.
- * Rows past `rows` repeat row 0 (their results are not stored). */
-static void lnc_pw_tile_fused(long rows, long K, const float *x, long ldx, const float *w,
-                              const float *bias, const lnc_epi *e, long ch0, long nch,
-                              float *y, long ldy) {
-    const float *x0 = x, *x1 = rows > 1 ? x + ldx : x, *x2 = rows > 2 ? x + 2 * ldx : x;
-    const float *x3 = rows > 3 ? x + 3 * ldx : x, *x4 = rows > 4 ? x + 4 * ldx : x;
-    const float *x5 = rows > 5 ? x + 5 * ldx : x;
+/* One 6x16 tile: rows of x (row r at xr[r]) times a packed panel [K][16], epilogue, store.
+ * Rows past `rows` repeat row 0 (their results are not stored). The rows are addressed
+ * from one moving pointer plus fixed offsets (fewer induction variables in the loop). */
+static void lnc_pw_tile_fused(long rows, long K, const float *const *xr, const float *w,
+                              const float *bias, const lnc_epi *e, const float *res, long ch0,
+                              long nch, float *y, long ldy) {
+    const float *p = xr[0];
+    const long o1 = rows > 1 ? xr[1] - p : 0, o2 = rows > 2 ? xr[2] - p : 0;
+    const long o3 = rows > 3 ? xr[3] - p : 0, o4 = rows > 4 ? xr[4] - p : 0;
+    const long o5 = rows > 5 ? xr[5] - p : 0;
+    const float *const pe = p + K;
+    if (rows == 1) {
+        /* One row (squeeze-excite, classifier-like 1x1 on one pixel, tile tails): a GEMV,
+         * four k phases in separate accumulators (no 6-row waste, no latency chain). */
+        __m256 c[12], s0 = _mm256_setzero_ps(), s1 = s0, t0 = s0, t1 = s0, u0 = s0, u1 = s0;
+        __m256 v0 = s0, v1 = s0;
+        int i;
+        for (; p + 4 <= pe; p += 4) {
+            __m256 a = _mm256_broadcast_ss(p);
+            s0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w), s0);
+            s1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 8), s1);
+            a = _mm256_broadcast_ss(p + 1);
+            t0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 16), t0);
+            t1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 24), t1);
+            a = _mm256_broadcast_ss(p + 2);
+            u0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 32), u0);
+            u1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 40), u1);
+            a = _mm256_broadcast_ss(p + 3);
+            v0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 48), v0);
+            v1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 56), v1);
+            w += 64;
+        }
+        for (; p < pe; p++) {
+            const __m256 a = _mm256_broadcast_ss(p);
+            s0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w), s0);
+            s1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 8), s1);
+            w += 16;
+        }
+        c[0] = _mm256_add_ps(_mm256_add_ps(s0, t0), _mm256_add_ps(u0, v0));
+        c[1] = _mm256_add_ps(_mm256_add_ps(s1, t1), _mm256_add_ps(u1, v1));
+        for (i = 2; i < 12; i++) c[i] = c[i & 1];
+        lnc_tile_epilogue(c, 1, bias, e, res, ch0, nch, y, ldy);
+        return;
+    }
+    if (nch <= 8) {
+        /* Tail panel of at most 8 channels: a 6x8 tile (half the FMAs of 6x16). */
+        __m256 c[12], d0 = _mm256_setzero_ps(), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0;
+        for (; p < pe; p++) {
+            const __m256 b0 = _mm256_loadu_ps(w);
+            d0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p), b0, d0);
+            d1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + o1), b0, d1);
+            d2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + o2), b0, d2);
+            d3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + o3), b0, d3);
+            d4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + o4), b0, d4);
+            d5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + o5), b0, d5);
+            w += 16;
+        }
+        c[0] = d0; c[2] = d1; c[4] = d2; c[6] = d3; c[8] = d4; c[10] = d5;
+        c[1] = c[3] = c[5] = c[7] = c[9] = c[11] = _mm256_setzero_ps();
+        lnc_tile_epilogue(c, rows, bias, e, res, ch0, nch, y, ldy);
+        return;
+    }
+    {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    long k = 0;
-    for (; k + 2 <= K; k += 2) {
+    for (; p + 2 <= pe; p += 2) {
         __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8), a;
-        LNC_FMA_ROW(a, x0, k, c00, c01);
-        LNC_FMA_ROW(a, x1, k, c10, c11);
-        LNC_FMA_ROW(a, x2, k, c20, c21);
-        LNC_FMA_ROW(a, x3, k, c30, c31);
-        LNC_FMA_ROW(a, x4, k, c40, c41);
-        LNC_FMA_ROW(a, x5, k, c50, c51);
+        LNC_FMA_ROW(a, p, 0, c00, c01);
+        LNC_FMA_ROW(a, p, o1, c10, c11);
+        LNC_FMA_ROW(a, p, o2, c20, c21);
+        LNC_FMA_ROW(a, p, o3, c30, c31);
+        LNC_FMA_ROW(a, p, o4, c40, c41);
+        LNC_FMA_ROW(a, p, o5, c50, c51);
         b0 = _mm256_loadu_ps(w + 16);
         b1 = _mm256_loadu_ps(w + 24);
-        LNC_FMA_ROW(a, x0, k + 1, c00, c01);
-        LNC_FMA_ROW(a, x1, k + 1, c10, c11);
-        LNC_FMA_ROW(a, x2, k + 1, c20, c21);
-        LNC_FMA_ROW(a, x3, k + 1, c30, c31);
-        LNC_FMA_ROW(a, x4, k + 1, c40, c41);
-        LNC_FMA_ROW(a, x5, k + 1, c50, c51);
+        LNC_FMA_ROW(a, p + 1, 0, c00, c01);
+        LNC_FMA_ROW(a, p + 1, o1, c10, c11);
+        LNC_FMA_ROW(a, p + 1, o2, c20, c21);
+        LNC_FMA_ROW(a, p + 1, o3, c30, c31);
+        LNC_FMA_ROW(a, p + 1, o4, c40, c41);
+        LNC_FMA_ROW(a, p + 1, o5, c50, c51);
         w += 32;
     }
-    if (k < K) {
+    if (p < pe) {
         __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8), a;
-        LNC_FMA_ROW(a, x0, k, c00, c01);
-        LNC_FMA_ROW(a, x1, k, c10, c11);
-        LNC_FMA_ROW(a, x2, k, c20, c21);
-        LNC_FMA_ROW(a, x3, k, c30, c31);
-        LNC_FMA_ROW(a, x4, k, c40, c41);
-        LNC_FMA_ROW(a, x5, k, c50, c51);
+        LNC_FMA_ROW(a, p, 0, c00, c01);
+        LNC_FMA_ROW(a, p, o1, c10, c11);
+        LNC_FMA_ROW(a, p, o2, c20, c21);
+        LNC_FMA_ROW(a, p, o3, c30, c31);
+        LNC_FMA_ROW(a, p, o4, c40, c41);
+        LNC_FMA_ROW(a, p, o5, c50, c51);
+    }
+    if (nch == 16 && e->res_mode == 0 && bias &&
+        (e->act == LNC_ACT_IDENTITY || e->act == LNC_ACT_RELU || e->act == LNC_ACT_CLIP)) {
+        /* The common epilogue (bias, then a clamp) in registers, without the call (richer
+         * epilogues here would make the compiler spill accumulators in the loop). */
+        const __m256 b0 = _mm256_loadu_ps(bias + ch0), b1 = _mm256_loadu_ps(bias + ch0 + 8);
+        const __m256 lo = _mm256_set1_ps(e->act == LNC_ACT_CLIP ? e->a : (e->act == LNC_ACT_RELU ? 0.0f : -INFINITY));
+        const __m256 hi = _mm256_set1_ps(e->act == LNC_ACT_CLIP ? e->b : INFINITY);
+        float *yq = y + ch0;
+#define LNC_ST(r_, v0_, v1_)                                                                \
+    _mm256_storeu_ps(yq + (r_) * ldy, _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(v0_, b0)))); \
+    _mm256_storeu_ps(yq + (r_) * ldy + 8, _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(v1_, b1))))
+        LNC_ST(0, c00, c01);
+        if (rows > 1) { LNC_ST(1, c10, c11); }
+        if (rows > 2) { LNC_ST(2, c20, c21); }
+        if (rows > 3) { LNC_ST(3, c30, c31); }
+        if (rows > 4) { LNC_ST(4, c40, c41); }
+        if (rows > 5) { LNC_ST(5, c50, c51); }
+#undef LNC_ST
+        return;
+    }
+    if (nch == 16 && e->res_mode != 0 && bias && e->act == LNC_ACT_IDENTITY) {
+        /* Linear bottleneck with a residual (MobileNet V2/V3 projections): bias + residual. */
+        const __m256 b0 = _mm256_loadu_ps(bias + ch0), b1 = _mm256_loadu_ps(bias + ch0 + 8);
+        const float *rq = res + ch0;
+        const long ldr = e->ldr;
+        float *yq = y + ch0;
+#define LNC_ST(r_, v0_, v1_)                                                                \
+    _mm256_storeu_ps(yq + (r_) * ldy, _mm256_add_ps(_mm256_add_ps(v0_, b0), _mm256_loadu_ps(rq + (r_) * ldr))); \
+    _mm256_storeu_ps(yq + (r_) * ldy + 8, _mm256_add_ps(_mm256_add_ps(v1_, b1), _mm256_loadu_ps(rq + (r_) * ldr + 8)))
+        LNC_ST(0, c00, c01);
+        if (rows > 1) { LNC_ST(1, c10, c11); }
+        if (rows > 2) { LNC_ST(2, c20, c21); }
+        if (rows > 3) { LNC_ST(3, c30, c31); }
+        if (rows > 4) { LNC_ST(4, c40, c41); }
+        if (rows > 5) { LNC_ST(5, c50, c51); }
+#undef LNC_ST
+        return;
     }
     {
         __m256 c[12];
         c[0] = c00; c[1] = c01; c[2] = c10; c[3] = c11; c[4] = c20; c[5] = c21;
         c[6] = c30; c[7] = c31; c[8] = c40; c[9] = c41; c[10] = c50; c[11] = c51;
-        lnc_tile_epilogue(c, rows, bias, e, ch0, nch, y, ldy);
+        lnc_tile_epilogue(c, rows, bias, e, res, ch0, nch, y, ldy);
+    }
     }
 }
 #elif defined(__AVX512F__)
 #define LNC_MR 8
-static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float *w,
+static void lnc_pw_tile(long rows, long K, const float *const *xp, const float *w,
                         float *acc) {
     const float *xr[8];
     __m512 c0[8], c1[8];
     long k;
     int r;
     for (r = 0; r < 8; r++) {
-        xr[r] = r < rows ? x + r * ldx : x;
+        xr[r] = r < rows ? xp[r] : xp[0];
         c0[r] = _mm512_setzero_ps();
         c1[r] = _mm512_setzero_ps();
     }
@@ -455,14 +586,14 @@ static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float
 }
 #elif defined(LNC_NEON)
 #define LNC_MR 6
-static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float *w,
+static void lnc_pw_tile(long rows, long K, const float *const *xp, const float *w,
                         float *acc) {
     const float *xr[6];
     float32x4_t c[6][4];
     long k;
     int r, q;
     for (r = 0; r < 6; r++) {
-        xr[r] = r < rows ? x + r * ldx : x;
+        xr[r] = r < rows ? xp[r] : xp[0];
         for (q = 0; q < 4; q++) c[r][q] = vdupq_n_f32(0.0f);
     }
     for (k = 0; k < K; k++) {
@@ -481,13 +612,13 @@ static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float
 }
 #else
 #define LNC_MR 4
-static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float *w,
+static void lnc_pw_tile(long rows, long K, const float *const *xp, const float *w,
                         float *acc) {
     long k;
     int r, j;
     for (r = 0; r < LNC_MR * LNC_NR; r++) acc[r] = 0.0f;
     for (r = 0; r < LNC_MR && r < rows; r++) {
-        const float *xr = x + r * ldx;
+        const float *xr = xp[r];
         float *ar = acc + r * LNC_NR;
         for (k = 0; k < K; k++) {
             const float xv = xr[k];
@@ -498,26 +629,36 @@ static void lnc_pw_tile(long rows, long K, const float *x, long ldx, const float
 }
 #endif
 
+/* One tile: rows [0, rows) (rows <= LNC_MR, row r starts at xr[r], K columns) times packed
+ * panel `wq`, channels ch0..ch0+nch, epilogue, into y (row stride ldy); `res` is the
+ * residual of row 0 (row stride e->ldr). */
+static void lnc_tile(long rows, long K, const float *const *xr, const float *wq,
+                     const float *bias, const lnc_epi *e, const float *res, long ch0, long nch,
+                     float *y, long ldy) {
+#if defined(LNC_PW_FUSED)
+    lnc_pw_tile_fused(rows, K, xr, wq, bias, e, res, ch0, nch, y, ldy);
+#else
+    float acc[LNC_MR * LNC_NR];
+    long r;
+    lnc_pw_tile(rows, K, xr, wq, acc);
+    for (r = 0; r < rows; r++)
+        lnc_epi_row(e, acc + r * LNC_NR, nch, ch0, bias, y + r * ldy + ch0,
+                    res ? res + r * e->ldr + ch0 : NULL);
+#endif
+}
+
 /* Rows [0, rows) of `a` (row stride lda, K columns) times packed panel `wq`, channels
  * ch0..ch0+nch, epilogue, into y (row stride ldy); `res` is the residual of row 0. */
 static void lnc_panel_rows(const float *a, long lda, long rows, long K, const float *wq,
                            const float *bias, const lnc_epi *e, const float *res, long ch0,
                            long nch, float *y, long ldy) {
-    long p;
+    long p, r;
     for (p = 0; p < rows; p += LNC_MR) {
         long tr = LNC_MIN(LNC_MR, rows - p);
-#if defined(LNC_PW_FUSED)
-        lnc_epi er = *e;
-        er.res = res ? res + p * e->ldr : NULL;
-        lnc_pw_tile_fused(tr, K, a + p * lda, lda, wq, bias, &er, ch0, nch, y + p * ldy, ldy);
-#else
-        float acc[LNC_MR * LNC_NR];
-        long r;
-        lnc_pw_tile(tr, K, a + p * lda, lda, wq, acc);
-        for (r = 0; r < tr; r++)
-            lnc_epi_row(e, acc + r * LNC_NR, nch, ch0, bias, y + (p + r) * ldy + ch0,
-                        res ? res + (p + r) * e->ldr + ch0 : NULL);
-#endif
+        const float *xr[LNC_MR];
+        for (r = 0; r < tr; r++) xr[r] = a + (p + r) * lda;
+        lnc_tile(tr, K, xr, wq, bias, e, res ? res + p * e->ldr : NULL, ch0, nch, y + p * ldy,
+                 ldy);
     }
 }
 
@@ -533,7 +674,7 @@ static void lnc_pw_part(void *ctx, int part, int tid) {
         lnc_chunk(j->npix, j->parts, part, LNC_MR, &p0, &p1);
     else
         lnc_chunk(j->panels, j->parts, part, 1, &q0, &q1);
-    if ((p1 - p0) * g->c * (long)sizeof(float) <= 256 * 1024) {
+    if ((p1 - p0) * g->c * (long)sizeof(float) <= 384 * 1024) {
         /* The activations fit in L2: each weight panel is read once for all pixels. */
         for (q = q0; q < q1; q++) {
             long ch0 = q * LNC_NR, nch = LNC_MIN(LNC_NR, g->m - ch0);
@@ -561,7 +702,9 @@ void lnc_conv_pw(const lnc_conv *g, const float *x, const float *w, const float 
     j.g = g; j.x = x; j.w = w; j.bias = bias; j.y = y; j.e = e;
     j.npix = g->n * g->oh * g->ow;
     j.panels = (g->m + LNC_NR - 1) / LNC_NR;
-    j.by_pixels = j.npix >= (long)LNC_MR * 4 * t || j.panels < t;
+    /* Split the larger operand: pixels when the activations outweigh the weights (each
+     * thread then reads all weights), weight panels otherwise (late, narrow layers). */
+    j.by_pixels = (j.npix >= (long)LNC_MR * 4 * t && j.npix >= g->m) || j.panels < t;
     /* More parts than threads: a thread that is slowed down takes fewer of them. */
     j.parts = t > 1 ? (j.by_pixels ? LNC_MIN(4 * t, j.npix / LNC_MR + 1) : LNC_MIN(4 * t, j.panels)) : 1;
     if (j.npix * g->m * g->c < 32768) j.parts = 1;
@@ -619,6 +762,7 @@ static long lnc_dw_row_avx2(const lnc_conv *gp, const lnc_epi *ep, const float *
     const lnc_epi e = *ep;
     const long C = g.c, ldx = g.ldx, ldy = g.ldy, C8 = c0 + (c1 - c0) / 8 * 8;
     const long sx = g.sw * ldx;
+    const int k3s1 = g.kw == 3 && g.sw == 1 && g.dw == 1;
     /* Identity, ReLU and clip without residual: a clamp, stored directly. */
     const int clamp = e.res_mode == 0 && (e.act == LNC_ACT_IDENTITY || e.act == LNC_ACT_RELU ||
                                           e.act == LNC_ACT_CLIP);
@@ -644,6 +788,30 @@ static long lnc_dw_row_avx2(const lnc_conv *gp, const lnc_epi *ep, const float *
                     if (!xr[ky]) continue;
                     xrow = xr[ky] + (ow * g.sw - g.pl) * ldx + cb;
                     wr = w + ky * g.kw * C + cb;
+                    if (k3s1) {
+                        /* 3 taps, stride 1: the four windows share input columns (6 loads
+                         * instead of 12). */
+                        const __m256 w0 = _mm256_loadu_ps(wr), w1 = _mm256_loadu_ps(wr + C);
+                        const __m256 w2 = _mm256_loadu_ps(wr + 2 * C);
+                        __m256 xa = _mm256_loadu_ps(xrow), xb = _mm256_loadu_ps(xrow + ldx);
+                        __m256 xc = _mm256_loadu_ps(xrow + 2 * ldx);
+                        a0 = _mm256_fmadd_ps(xa, w0, a0);
+                        a0 = _mm256_fmadd_ps(xb, w1, a0);
+                        a0 = _mm256_fmadd_ps(xc, w2, a0);
+                        a1 = _mm256_fmadd_ps(xb, w0, a1);
+                        a1 = _mm256_fmadd_ps(xc, w1, a1);
+                        a2 = _mm256_fmadd_ps(xc, w0, a2);
+                        xa = _mm256_loadu_ps(xrow + 3 * ldx);
+                        a1 = _mm256_fmadd_ps(xa, w2, a1);
+                        a2 = _mm256_fmadd_ps(xa, w1, a2);
+                        a3 = _mm256_fmadd_ps(xa, w0, a3);
+                        xb = _mm256_loadu_ps(xrow + 4 * ldx);
+                        a2 = _mm256_fmadd_ps(xb, w2, a2);
+                        a3 = _mm256_fmadd_ps(xb, w1, a3);
+                        xc = _mm256_loadu_ps(xrow + 5 * ldx);
+                        a3 = _mm256_fmadd_ps(xc, w2, a3);
+                        continue;
+                    }
                     for (kx = 0; kx < g.kw; kx++) {
                         const __m256 wv = _mm256_loadu_ps(wr + kx * C);
                         const float *xp = xrow + kx * g.dw * ldx;
@@ -653,7 +821,13 @@ static long lnc_dw_row_avx2(const lnc_conv *gp, const lnc_epi *ep, const float *
                         a3 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 3 * sx), wv, a3);
                     }
                 }
-                if (clamp) {
+                if (e.act == LNC_ACT_HARDSWISH && e.res_mode == 0) {
+                    float *yq = yr + ow * ldy + cb;
+                    _mm256_storeu_ps(yq, lnc_hswish8(a0));
+                    _mm256_storeu_ps(yq + ldy, lnc_hswish8(a1));
+                    _mm256_storeu_ps(yq + 2 * ldy, lnc_hswish8(a2));
+                    _mm256_storeu_ps(yq + 3 * ldy, lnc_hswish8(a3));
+                } else if (clamp) {
                     float *yq = yr + ow * ldy + cb;
                     _mm256_storeu_ps(yq, _mm256_min_ps(hi, _mm256_max_ps(lo, a0)));
                     _mm256_storeu_ps(yq + ldy, _mm256_min_ps(hi, _mm256_max_ps(lo, a1)));
@@ -769,16 +943,25 @@ static void lnc_pwdw_part(void *ctx, int part, int tid) {
         if (lo < 0) lo = 0;
         if (hi > gd->h - 1) hi = gd->h - 1;
         if (next < lo) next = lo;
-        /* Pointwise rows the window needs and the ring does not hold yet. */
-        for (ih = next; ih <= hi; ih++) {
-            const float *a = j->x + (n * gp->h + ih) * gp->w * gp->ldx;
-            float *dst = ring + (ih % R) * W * M;
-            long q;
-            for (q = q0; q < q1; q++)
-                lnc_panel_rows(a, gp->ldx, W, gp->c, j->wp + q * gp->c * LNC_NR, j->bp, j->ep,
-                               NULL, q * LNC_NR, LNC_MIN(LNC_NR, M - q * LNC_NR), dst, M);
+        if (hi >= next) {
+            /* The window needs rows the ring does not hold yet: compute ahead every row the
+             * ring can take (up to lo + R - 1), as few long GEMMs (one per run of ring
+             * slots), so that narrow images still fill whole register tiles. */
+            const long end = LNC_MIN(gd->h - 1, lo + R - 1);
+            ih = next;
+            while (ih <= end) {
+                const long slot = ih % R, cnt = LNC_MIN(end - ih + 1, R - slot);
+                const float *a = j->x + (n * gp->h + ih) * gp->w * gp->ldx;
+                float *dst = ring + slot * W * M;
+                long q;
+                for (q = q0; q < q1; q++)
+                    lnc_panel_rows(a, gp->ldx, cnt * W, gp->c, j->wp + q * gp->c * LNC_NR, j->bp,
+                                   j->ep, NULL, q * LNC_NR, LNC_MIN(LNC_NR, M - q * LNC_NR), dst,
+                                   M);
+                ih += cnt;
+            }
+            next = end + 1;
         }
-        if (hi + 1 > next) next = hi + 1;
         for (ky = 0; ky < gd->kh && ky < LNC_MAX_KH; ky++) {
             const long r = oh * gd->sh - gd->pt + ky * gd->dh;
             xr[ky] = (r < 0 || r >= gd->h) ? NULL : ring + (r % R) * W * M;
@@ -788,6 +971,12 @@ static void lnc_pwdw_part(void *ctx, int part, int tid) {
     }
 }
 
+long lnc_pwdw_ring_rows(long kh, long dh, long sh, long h, long w) {
+    const long win = (kh - 1) * dh + 1, cap = h > win ? h : win;
+    const long r = win + sh * ((48 + w - 1) / (w > 0 ? w : 1));
+    return r < cap ? r : cap;
+}
+
 void lnc_conv_pw_dw(const lnc_conv *gp, const float *x, const float *wp, const float *bp,
                     const lnc_epi *ep, const lnc_conv *gd, const float *wd, const float *bd,
                     const lnc_epi *ed, float *y, float *ring) {
@@ -795,7 +984,7 @@ void lnc_conv_pw_dw(const lnc_conv *gp, const float *x, const float *wp, const f
     const long panels = (gp->m + LNC_NR - 1) / LNC_NR;
     j.gp = gp; j.gd = gd; j.x = x; j.wp = wp; j.bp = bp; j.wd = wd; j.bd = bd;
     j.ep = ep; j.ed = ed; j.y = y; j.ring = ring;
-    j.rows = LNC_PWDW_RING_ROWS(gd->kh, gd->dh, gd->sh);
+    j.rows = lnc_pwdw_ring_rows(gd->kh, gd->dh, gd->sh, gd->h, gd->w);
     /* More parts than threads (each a group of channel panels) balance uneven cores. */
     j.parts = lnc_pool_threads() > 1 ? (int)LNC_MIN(2 * lnc_pool_threads(), panels) : 1;
     if (gd->n * gd->oh * gd->ow * gp->m * gp->c < 32768) j.parts = 1;
@@ -810,32 +999,39 @@ typedef struct {
     const float *x, *w, *bias;
     float *y, *tmp;
     const lnc_epi *e;
-    long npix, K, panels;
-    int parts;
+    long npix, K, panels, tstride, rb;
+    int parts, by_rows;
 } lnc_i2c_job;
 
+/* Output rows a row-window block holds (see lnc_conv_direct). */
+static long lnc_direct_rb(const lnc_conv *g) {
+    long rb = (LNC_I2C_ROWS + g->ow - 1) / g->ow;
+    return rb > g->oh ? g->oh : (rb < 1 ? 1 : rb);
+}
+
+/* Gather (dilated): receptive fields of LNC_I2C_ROWS pixels, rows ordered (kx, ky, c). */
 static void lnc_i2c_part(void *ctx, int part, int tid) {
     const lnc_i2c_job *j = (const lnc_i2c_job *)ctx;
     const lnc_conv *g = j->g;
     const lnc_epi *e = j->e;
     const long *xs = j->xs;
-    const long block = LNC_MR * 8, K = j->K, cpg = g->c / g->group, mpg = g->m / g->group;
-    float *a = j->tmp + (long)tid * LNC_I2C_ROWS * K;
+    const long block = LNC_I2C_ROWS, K = j->K, cpg = g->c / g->group, mpg = g->m / g->group;
+    float *a = j->tmp + (long)tid * j->tstride;
     long p0, p1, pb, p, grp, q;
     lnc_chunk(j->npix, j->parts, part, LNC_MR, &p0, &p1);
     for (pb = p0; pb < p1; pb += block) {
         long pe = LNC_MIN(pb + block, p1);
         for (grp = 0; grp < g->group; grp++) {
-            /* Gather the receptive fields of pixels pb..pe: row (ky, kx, c). */
+            /* Gather the receptive fields of pixels pb..pe: row (kx, ky, c). */
             for (p = pb; p < pe; p++) {
                 long n = p / (g->oh * g->ow), rem = p % (g->oh * g->ow);
                 long oh = rem / g->ow, ow = rem % g->ow, idx = 0, c;
                 float *row = a + (p - pb) * K;
                 int ky, kx;
-                for (ky = 0; ky < g->kh; ky++) {
-                    long ih = oh * g->sh - g->pt + ky * g->dh;
-                    for (kx = 0; kx < g->kw; kx++) {
-                        long iw = ow * g->sw - g->pl + kx * g->dw;
+                for (kx = 0; kx < g->kw; kx++) {
+                    long iw = ow * g->sw - g->pl + kx * g->dw;
+                    for (ky = 0; ky < g->kh; ky++) {
+                        long ih = oh * g->sh - g->pt + ky * g->dh;
                         if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w) {
                             for (c = 0; c < cpg; c++) row[idx++] = 0.0f;
                         } else {
@@ -860,16 +1056,157 @@ static void lnc_i2c_part(void *ctx, int part, int tid) {
     }
 }
 
-#if defined(LNC_AVX2) && !defined(__AVX512F__)
-/* Few input channels (first layers): no gathering; per output pixel, 16 or 32 output
- * channels accumulate in registers over the valid taps, reading x through its strides. */
-static void lnc_direct_smallc_part(void *ctx, int part, int tid) {
+/* Undilated columns (dw == 1): a block of up to `rb` output rows of one image. For each of
+ * them the kh input rows it reads are copied into a zero-padded window laid out
+ * [iw + pl][ky][c] (pl + w + pr columns), in which the receptive field of output column ow,
+ * ordered (kx, ky, c) like the packed weights, is the contiguous run of K floats at
+ * ow * sw * kh * cpg: the GEMM tile reads it in place (no per-pixel gathering). Parts are
+ * row ranges, or panel ranges (every part then builds all windows) when rows are few. */
+static void lnc_direct_rows_part(void *ctx, int part, int tid) {
     const lnc_i2c_job *j = (const lnc_i2c_job *)ctx;
-    (void)tid;
+    const lnc_conv *g = j->g;
+    const lnc_epi *e = j->e;
+    const long *xs = j->xs;
+    const long K = j->K, cpg = g->c / g->group, mpg = g->m / g->group;
+    const long wp = g->pl + g->w + g->pr, rowlen = wp * g->kh * cpg, colstep = g->sw * g->kh * cpg;
+    float *buf = j->tmp + (long)tid * j->tstride;
+    long r0 = 0, r1 = g->n * g->oh, q0 = 0, q1 = j->panels, rb0, grp, q;
+    if (j->by_rows)
+        lnc_chunk(g->n * g->oh, j->parts, part, 1, &r0, &r1);
+    else
+        lnc_chunk(j->panels, j->parts, part, 1, &q0, &q1);
+    for (rb0 = r0; rb0 < r1;) {
+        const long n = rb0 / g->oh, oh0 = rb0 % g->oh;
+        const long nr = LNC_MIN(LNC_MIN(j->rb, r1 - rb0), g->oh - oh0), np = nr * g->ow;
+        const long pix0 = rb0 * g->ow;
+        for (grp = 0; grp < g->group; grp++) {
+            const float *xg = j->x + n * xs[0] + grp * cpg * xs[1];
+            long i, iwp, ky, c, p, r;
+            for (i = 0; i < nr; i++) {
+                float *dst = buf + i * rowlen;
+                const long cs = g->kh * cpg; /* column stride of the window */
+                for (ky = 0; ky < g->kh; ky++) {
+                    const long ih = (oh0 + i) * g->sh - g->pt + ky * g->dh;
+                    float *d0 = dst + ky * cpg;
+                    if (ih < 0 || ih >= g->h) {
+                        for (iwp = 0; iwp < wp; iwp++)
+                            for (c = 0; c < cpg; c++) d0[iwp * cs + c] = 0.0f;
+                        continue;
+                    }
+                    for (iwp = 0; iwp < g->pl; iwp++)
+                        for (c = 0; c < cpg; c++) d0[iwp * cs + c] = 0.0f;
+                    for (iwp = g->pl + g->w; iwp < wp; iwp++)
+                        for (c = 0; c < cpg; c++) d0[iwp * cs + c] = 0.0f;
+                    if (xs[1] == 1) {
+                        /* Pixel-major: one run of cpg channels per column. */
+                        for (iwp = 0; iwp < g->w; iwp++) {
+                            const float *xp = xg + ih * xs[2] + iwp * xs[3];
+                            float *d = d0 + (iwp + g->pl) * cs;
+                            for (c = 0; c < cpg; c++) d[c] = xp[c];
+                        }
+                    } else if (cpg == 3 && xs[3] == 1) {
+                        /* Planar RGB (NCHW input, the usual first layer). */
+                        const float *x0 = xg + ih * xs[2], *x1 = x0 + xs[1], *x2 = x1 + xs[1];
+                        float *d = d0 + g->pl * cs;
+                        const long w = g->w;
+                        for (iwp = 0; iwp < w; iwp++) {
+                            d[iwp * cs] = x0[iwp];
+                            d[iwp * cs + 1] = x1[iwp];
+                            d[iwp * cs + 2] = x2[iwp];
+                        }
+                    } else {
+                        /* Planar (NCHW input): one input row per channel. */
+                        for (c = 0; c < cpg; c++) {
+                            const float *xp = xg + c * xs[1] + ih * xs[2];
+                            float *d = d0 + g->pl * cs + c;
+                            const long s3 = xs[3], w = g->w;
+                            for (iwp = 0; iwp < w; iwp++) d[iwp * cs] = xp[iwp * s3];
+                        }
+                    }
+                }
+            }
+#if defined(__GNUC__)
+            /* Input rows of the next block: short row streams that the hardware prefetcher
+             * does not pick up in time (the input is usually not in L2). */
+            if (rb0 + nr < r1 && (rb0 + nr) % g->oh != 0) {
+                const long ihn = (oh0 + nr) * g->sh - g->pt;
+                long ih, cc, o;
+                for (ih = ihn < 0 ? 0 : ihn; ih < LNC_MIN(g->h, ihn + nr * g->sh + (g->kh - 1) * g->dh + 1); ih++)
+                    for (cc = 0; cc < (xs[1] == 1 ? 1 : cpg); cc++) {
+                        const char *src = (const char *)(xg + cc * xs[1] + ih * xs[2]);
+                        const long bytes = (long)sizeof(float) * (xs[1] == 1 ? g->w * xs[3] : (g->w - 1) * xs[3] + 1);
+                        for (o = 0; o < bytes; o += 64) __builtin_prefetch(src + o);
+                    }
+            }
+#endif
+            for (q = q0; q < q1; q++) {
+                const long ch0 = grp * mpg + q * LNC_NR, nch = LNC_MIN(LNC_NR, mpg - q * LNC_NR);
+                const float *wq = j->w + (grp * j->panels + q) * K * LNC_NR;
+                long row = 0, col = 0; /* of pixel p in the block */
+                for (p = 0; p < np; p += LNC_MR) {
+                    const long tr = LNC_MIN(LNC_MR, np - p);
+                    const float *xr[LNC_MR];
+                    for (r = 0; r < tr; r++) {
+                        xr[r] = buf + row * rowlen + col * colstep;
+                        if (++col == g->ow) { col = 0; row++; }
+                    }
+                    lnc_tile(tr, K, xr, wq, j->bias, e,
+                             e->res ? e->res + (pix0 + p) * e->ldr : NULL, ch0, nch,
+                             j->y + (pix0 + p) * g->ldy, g->ldy);
+                }
+            }
+        }
+        rb0 += nr;
+    }
+}
+
+void lnc_conv_direct(const lnc_conv *g, const long *xs, const float *x, const float *w,
+                     const float *bias, float *y, const lnc_epi *e, float *tmp) {
+    lnc_i2c_job j;
+    const int t = lnc_pool_threads();
+    const long cpg = g->c / g->group;
+    long win;
+    j.g = g; j.xs = xs; j.x = x; j.w = w; j.bias = bias; j.y = y; j.e = e; j.tmp = tmp;
+    j.npix = g->n * g->oh * g->ow;
+    j.K = g->kh * g->kw * cpg;
+    j.panels = (g->m / g->group + LNC_NR - 1) / LNC_NR;
+    /* Per-thread scratch (lnc sizes it the same way): the larger of LNC_I2C_ROWS gathered
+     * receptive fields and `rb` row windows. */
+    j.rb = lnc_direct_rb(g);
+    win = j.rb * (g->pl + g->w + g->pr) * g->kh * cpg;
+    j.tstride = LNC_I2C_ROWS * j.K > win ? LNC_I2C_ROWS * j.K : win;
+    if (g->dw == 1) {
+        const long rows = g->n * g->oh;
+        j.by_rows = rows >= 4L * t || j.panels < t;
+        j.parts = t > 1 ? (int)(j.by_rows ? LNC_MIN(4L * t, rows) : LNC_MIN(2L * t, j.panels)) : 1;
+        if (j.npix * g->m * j.K < 32768) j.parts = 1;
+        lnc_parallel_for(j.parts, lnc_direct_rows_part, &j);
+        return;
+    }
+    j.parts = t;
+    if (j.npix * g->m * j.K < 32768 || j.npix < (long)LNC_MR * j.parts) j.parts = 1;
+    lnc_parallel_for(j.parts, lnc_i2c_part, &j);
+}
+
+/* ----- pooling ----------------------------------------------------------------------- */
+
+typedef struct {
+    const lnc_conv *g;
+    const float *x;
+    float *y;
+    int parts;
+} lnc_pool_job;
+
+/* Output rows of one part; channels in blocks of 8 (AVX2) and 64 (portable). NaN
+ * propagates: any NaN in the window gives NaN. */
+static void lnc_maxpool_part(void *ctx, int part, int tid) {
+    const lnc_pool_job *j = (const lnc_pool_job *)ctx;
     const lnc_conv g = *j->g;
-    const lnc_epi e = *j->e;
-    const long *xs = j->xs, K = j->K, C = g.c, panels = j->panels;
-    long r0, r1, row, ow, q;
+    const float *const x = j->x;
+    float *const y = j->y;
+    long r0, r1, row, ow, c;
+    float acc[64];
+    (void)tid;
     lnc_chunk(g.n * g.oh, j->parts, part, 1, &r0, &r1);
     for (row = r0; row < r1; row++) {
         const long n = row / g.oh, oh = row % g.oh;
@@ -877,96 +1214,82 @@ static void lnc_direct_smallc_part(void *ctx, int part, int tid) {
         while (ky0 < ky1 && oh * g.sh - g.pt + ky0 * g.dh < 0) ky0++;
         while (ky1 > ky0 && oh * g.sh - g.pt + (ky1 - 1) * g.dh >= g.h) ky1--;
         for (ow = 0; ow < g.ow; ow++) {
-            const long iw0 = ow * g.sw - g.pl, opix = row * g.ow + ow;
-            long kx0 = 0, kx1 = g.kw;
-            float *yp = j->y + opix * g.ldy;
-            const float *rp = e.res ? e.res + opix * e.ldr : NULL;
+            float *yp = y + (row * g.ow + ow) * g.ldy;
+            const long iw0 = ow * g.sw - g.pl;
+            long kx0 = 0, kx1 = g.kw, cb = 0, ky, kx;
+            const float *xw;
             while (kx0 < kx1 && iw0 + kx0 * g.dw < 0) kx0++;
             while (kx1 > kx0 && iw0 + (kx1 - 1) * g.dw >= g.w) kx1--;
-            for (q = 0; q < panels; q += 2) {
-                const int two = q + 1 < panels;
-                const float *w0 = j->w + q * K * 16, *w1 = two ? w0 + K * 16 : w0;
-                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-                __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-                long ky, kx, c, ch;
-                for (ky = ky0; ky < ky1; ky++) {
-                    const long ih = oh * g.sh - g.pt + ky * g.dh;
+            /* Window origin (valid taps only): tap (ky, kx) at xw + ky*rs + kx*cs. */
+            xw = x + ((n * g.h + oh * g.sh - g.pt) * g.w + iw0) * g.ldx;
+#if defined(LNC_AVX2)
+            {
+                const long rs = g.dh * g.w * g.ldx, cs = g.dw * g.ldx;
+                for (; cb + 64 <= g.c; cb += 64) {
+                    __m256 m[8], nn = _mm256_setzero_ps(), nn2 = nn;
+                    int q;
+                    for (q = 0; q < 8; q++) m[q] = _mm256_set1_ps(-INFINITY);
+                    for (ky = ky0; ky < ky1; ky++)
+                        for (kx = kx0; kx < kx1; kx++) {
+                            const float *xp = xw + ky * rs + kx * cs + cb;
+                            __m256 u0, u1, u2, u3;
+                            /* NaN (or inf - inf) in any lane makes the sum NaN; then the
+                             * block is redone lane by lane (exact NaN propagation). */
+                            u0 = _mm256_loadu_ps(xp); u1 = _mm256_loadu_ps(xp + 8);
+                            u2 = _mm256_loadu_ps(xp + 16); u3 = _mm256_loadu_ps(xp + 24);
+                            m[0] = _mm256_max_ps(m[0], u0); m[1] = _mm256_max_ps(m[1], u1);
+                            m[2] = _mm256_max_ps(m[2], u2); m[3] = _mm256_max_ps(m[3], u3);
+                            u0 = _mm256_add_ps(_mm256_add_ps(u0, u1), _mm256_add_ps(u2, u3));
+                            nn = _mm256_add_ps(nn, u0);
+                            u0 = _mm256_loadu_ps(xp + 32); u1 = _mm256_loadu_ps(xp + 40);
+                            u2 = _mm256_loadu_ps(xp + 48); u3 = _mm256_loadu_ps(xp + 56);
+                            m[4] = _mm256_max_ps(m[4], u0); m[5] = _mm256_max_ps(m[5], u1);
+                            m[6] = _mm256_max_ps(m[6], u2); m[7] = _mm256_max_ps(m[7], u3);
+                            u0 = _mm256_add_ps(_mm256_add_ps(u0, u1), _mm256_add_ps(u2, u3));
+                            nn2 = _mm256_add_ps(nn2, u0);
+                        }
+                    nn = _mm256_add_ps(nn, nn2);
+                    if (_mm256_movemask_ps(_mm256_cmp_ps(nn, nn, _CMP_UNORD_Q))) break;
+                    for (q = 0; q < 8; q++) _mm256_storeu_ps(yp + cb + 8 * q, m[q]);
+                }
+                for (; cb + 8 <= g.c; cb += 8) {
+                    __m256 m0 = _mm256_set1_ps(-INFINITY), nn = _mm256_setzero_ps();
+                    for (ky = ky0; ky < ky1; ky++)
+                        for (kx = kx0; kx < kx1; kx++) {
+                            const __m256 v = _mm256_loadu_ps(xw + ky * rs + kx * cs + cb);
+                            m0 = _mm256_max_ps(m0, v);
+                            nn = _mm256_or_ps(nn, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                        }
+                    if (_mm256_movemask_ps(nn)) break;
+                    _mm256_storeu_ps(yp + cb, m0);
+                }
+            }
+#endif
+            for (; cb < g.c; cb += 64) {
+                long nb = LNC_MIN(64, g.c - cb);
+                for (c = 0; c < nb; c++) acc[c] = -INFINITY;
+                for (ky = ky0; ky < ky1; ky++)
                     for (kx = kx0; kx < kx1; kx++) {
-                        const float *xb = j->x + n * xs[0] + ih * xs[2] + (iw0 + kx * g.dw) * xs[3];
-                        const long k0 = (ky * g.kw + kx) * C;
-                        for (c = 0; c < C; c++) {
-                            const __m256 xv = _mm256_broadcast_ss(xb + c * xs[1]);
-                            const float *wa = w0 + (k0 + c) * 16, *wb = w1 + (k0 + c) * 16;
-                            a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wa), a0);
-                            a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wa + 8), a1);
-                            a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wb), a2);
-                            a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wb + 8), a3);
+                        const float *xp = xw + (ky * g.dh * g.w + kx * g.dw) * g.ldx + cb;
+                        for (c = 0; c < nb; c++) {
+                            float v = xp[c];
+                            acc[c] = (v > acc[c] || v != v) ? v : acc[c];
                         }
                     }
-                }
-                ch = q * 16;
-                lnc_epi_store8(&e, a0, j->bias, ch, g.m - ch, yp + ch, rp ? rp + ch : NULL);
-                lnc_epi_store8(&e, a1, j->bias, ch + 8, g.m - ch - 8, yp + ch + 8, rp ? rp + ch + 8 : NULL);
-                if (two) {
-                    lnc_epi_store8(&e, a2, j->bias, ch + 16, g.m - ch - 16, yp + ch + 16, rp ? rp + ch + 16 : NULL);
-                    lnc_epi_store8(&e, a3, j->bias, ch + 24, g.m - ch - 24, yp + ch + 24, rp ? rp + ch + 24 : NULL);
-                }
+                for (c = 0; c < nb; c++) yp[cb + c] = acc[c];
             }
         }
     }
 }
-#endif
-
-void lnc_conv_direct(const lnc_conv *g, const long *xs, const float *x, const float *w,
-                     const float *bias, float *y, const lnc_epi *e, float *tmp) {
-    lnc_i2c_job j;
-    j.g = g; j.xs = xs; j.x = x; j.w = w; j.bias = bias; j.y = y; j.e = e; j.tmp = tmp;
-    j.npix = g->n * g->oh * g->ow;
-    j.K = g->kh * g->kw * (g->c / g->group);
-    j.panels = (g->m / g->group + LNC_NR - 1) / LNC_NR;
-    j.parts = lnc_pool_threads();
-    if (j.npix * g->m * j.K < 32768 || j.npix < (long)LNC_MR * j.parts) j.parts = 1;
-#if defined(LNC_AVX2) && !defined(__AVX512F__)
-    if (g->group == 1 && g->c <= 4) {
-        if (j.parts > 1) j.parts = (int)LNC_MIN(4 * j.parts, g->n * g->oh);
-        lnc_parallel_for(j.parts, lnc_direct_smallc_part, &j);
-        return;
-    }
-#endif
-    lnc_parallel_for(j.parts, lnc_i2c_part, &j);
-}
-
-/* ----- pooling ----------------------------------------------------------------------- */
 
 void lnc_maxpool(const lnc_conv *g, const float *x, float *y) {
-    long n, oh, ow, c;
-    float acc[64];
-    for (n = 0; n < g->n; n++)
-        for (oh = 0; oh < g->oh; oh++)
-            for (ow = 0; ow < g->ow; ow++) {
-                float *yp = y + ((n * g->oh + oh) * g->ow + ow) * g->ldy;
-                long cb;
-                for (cb = 0; cb < g->c; cb += 64) {
-                    long nb = LNC_MIN(64, g->c - cb);
-                    int ky, kx;
-                    for (c = 0; c < nb; c++) acc[c] = -INFINITY;
-                    for (ky = 0; ky < g->kh; ky++) {
-                        long ih = oh * g->sh - g->pt + ky * g->dh;
-                        if (ih < 0 || ih >= g->h) continue;
-                        for (kx = 0; kx < g->kw; kx++) {
-                            long iw = ow * g->sw - g->pl + kx * g->dw;
-                            const float *xp;
-                            if (iw < 0 || iw >= g->w) continue;
-                            xp = x + ((n * g->h + ih) * g->w + iw) * g->ldx + cb;
-                            for (c = 0; c < nb; c++) {
-                                float v = xp[c];
-                                acc[c] = (v > acc[c] || v != v) ? v : acc[c];
-                            }
-                        }
-                    }
-                    for (c = 0; c < nb; c++) yp[cb + c] = acc[c];
-                }
-            }
+    lnc_pool_job j;
+    const int t = lnc_pool_threads();
+    j.g = g; j.x = x; j.y = y;
+    j.parts = t > 1 && g->n * g->oh * g->ow * g->c * g->kh * g->kw >= 65536
+                  ? (int)LNC_MIN(2L * t, g->n * g->oh)
+                  : 1;
+    lnc_parallel_for(j.parts, lnc_maxpool_part, &j);
 }
 
 void lnc_avgpool(const lnc_conv *g, int count_include_pad, const float *x, float *y) {
@@ -1158,13 +1481,90 @@ void lnc_gather_nd(int rank, const long *shape, const long *tabs, const float *x
     }
 }
 
+typedef struct {
+    long npix, c, ldy;
+    const float *const *bases;
+    const long *lds, *which, *ch;
+    float *y;
+    int parts;
+} lnc_cmap_job;
+
+#define LNC_CMAP_MAXC 1024
+
+static void lnc_channel_map_part(void *ctx, int part, int tid) {
+    const lnc_cmap_job *j = (const lnc_cmap_job *)ctx;
+    const long c = j->c;
+    long p0, p1, p, k;
+    (void)tid;
+    lnc_chunk(j->npix, j->parts, part, 1, &p0, &p1);
+#if defined(LNC_AVX2)
+    if (c <= LNC_CMAP_MAXC) {
+        /* Element offsets of every output channel from the lowest source (int32, advanced
+         * by the source's pixel stride per pixel): eight channels per gather. */
+        int32_t off[LNC_CMAP_MAXC + 8], ld[LNC_CMAP_MAXC + 8];
+        const float *lo = j->bases[j->which[0]];
+        int ok = 1;
+        for (k = 0; k < c; k++)
+            if ((uintptr_t)j->bases[j->which[k]] < (uintptr_t)lo) lo = j->bases[j->which[k]];
+        for (k = 0; k < c && ok; k++) {
+            const long w = j->which[k];
+            const intptr_t d = (intptr_t)((uintptr_t)j->bases[w] - (uintptr_t)lo);
+            const intptr_t e = d / (intptr_t)sizeof(float) + j->ch[k] + (intptr_t)p1 * j->lds[w];
+            if (d % (intptr_t)sizeof(float) != 0 || e > 0x7fffffffL) ok = 0;
+            off[k] = (int32_t)(d / (intptr_t)sizeof(float) + j->ch[k] + p0 * j->lds[w]);
+            ld[k] = (int32_t)j->lds[w];
+        }
+        if (ok) {
+            for (p = p0; p < p1; p++) {
+                float *yp = j->y + p * j->ldy;
+                for (k = 0; k + 8 <= c; k += 8) {
+                    const __m256i o = _mm256_loadu_si256((const __m256i *)(off + k));
+                    _mm256_storeu_ps(yp + k, _mm256_i32gather_ps(lo, o, 4));
+                    _mm256_storeu_si256((__m256i *)(off + k),
+                                        _mm256_add_epi32(o, _mm256_loadu_si256((const __m256i *)(ld + k))));
+                }
+                for (; k < c; k++) {
+                    yp[k] = lo[off[k]];
+                    off[k] += ld[k];
+                }
+            }
+            return;
+        }
+    }
+#endif
+    if (c <= LNC_CMAP_MAXC) {
+        /* One source pointer per output channel, advanced by its pixel stride. */
+        const float *src[LNC_CMAP_MAXC];
+        long ld[LNC_CMAP_MAXC];
+        for (k = 0; k < c; k++) {
+            const long w = j->which[k];
+            src[k] = j->bases[w] + j->ch[k] + p0 * j->lds[w];
+            ld[k] = j->lds[w];
+        }
+        for (p = p0; p < p1; p++) {
+            float *yp = j->y + p * j->ldy;
+            for (k = 0; k < c; k++) {
+                yp[k] = *src[k];
+                src[k] += ld[k];
+            }
+        }
+        return;
+    }
+    for (p = p0; p < p1; p++) {
+        float *yp = j->y + p * j->ldy;
+        for (k = 0; k < c; k++) yp[k] = j->bases[j->which[k]][p * j->lds[j->which[k]] + j->ch[k]];
+    }
+}
+
 void lnc_channel_map(long npix, long c, const float *const *bases, const long *lds,
                      const long *which, const long *ch, float *y, long ldy) {
-    long p, k;
-    for (p = 0; p < npix; p++) {
-        float *yp = y + p * ldy;
-        for (k = 0; k < c; k++) yp[k] = bases[which[k]][p * lds[which[k]] + ch[k]];
-    }
+    lnc_cmap_job j;
+    const int t = lnc_pool_threads();
+    j.npix = npix; j.c = c; j.ldy = ldy; j.bases = bases; j.lds = lds; j.which = which;
+    j.ch = ch; j.y = y;
+    j.parts = t > 1 && npix * c >= 65536 ? t : 1;
+    if (c <= 0) return;
+    lnc_parallel_for(j.parts, lnc_channel_map_part, &j);
 }
 
 void lnc_reduce_nd(int kind, int orank, const long *oshape, const long *os, int irank,
@@ -1217,20 +1617,91 @@ void lnc_softmax(long outer, long d, long inner, int log, const float *x, float 
         }
 }
 
+typedef struct {
+    long M, N, K, ars, acs, brs, crs, ccs;
+    float alpha, beta;
+    const float *a, *b, *c;
+    float *y;
+    int parts;
+} lnc_gemm_job;
+
+/* Rows of y, columns [n0, n1), with b rows contiguous (bcs == 1): eight rows of b per pass
+ * over y (y stays in L1 while b streams through once). */
+static void lnc_gemm_part(void *ctx, int part, int tid) {
+    const lnc_gemm_job *j = (const lnc_gemm_job *)ctx;
+    const long N = j->N, K = j->K, brs = j->brs, acs = j->acs;
+    long n0, n1, i, k, n;
+    (void)tid;
+    lnc_chunk(N, j->parts, part, 16, &n0, &n1);
+    for (i = 0; i < j->M; i++) {
+        const float *ar = j->a + i * j->ars;
+        float *yr = j->y + i * N;
+        for (n = n0; n < n1; n++) yr[n] = 0.0f;
+        for (k = 0; k + 8 <= K; k += 8) {
+            const float *b0 = j->b + k * brs;
+            const float *b1 = b0 + brs, *b2 = b1 + brs, *b3 = b2 + brs;
+            const float *b4 = b3 + brs, *b5 = b4 + brs, *b6 = b5 + brs, *b7 = b6 + brs;
+            const float a0 = ar[k * acs], a1 = ar[(k + 1) * acs], a2 = ar[(k + 2) * acs];
+            const float a3 = ar[(k + 3) * acs], a4 = ar[(k + 4) * acs], a5 = ar[(k + 5) * acs];
+            const float a6 = ar[(k + 6) * acs], a7 = ar[(k + 7) * acs];
+            n = n0;
+#if defined(LNC_AVX2)
+            {
+                const __m256 v0 = _mm256_set1_ps(a0), v1 = _mm256_set1_ps(a1);
+                const __m256 v2 = _mm256_set1_ps(a2), v3 = _mm256_set1_ps(a3);
+                const __m256 v4 = _mm256_set1_ps(a4), v5 = _mm256_set1_ps(a5);
+                const __m256 v6 = _mm256_set1_ps(a6), v7 = _mm256_set1_ps(a7);
+                for (; n + 8 <= n1; n += 8) {
+                    __m256 s0 = _mm256_loadu_ps(yr + n), s1;
+                    s0 = _mm256_fmadd_ps(v0, _mm256_loadu_ps(b0 + n), s0);
+                    s1 = _mm256_mul_ps(v1, _mm256_loadu_ps(b1 + n));
+                    s0 = _mm256_fmadd_ps(v2, _mm256_loadu_ps(b2 + n), s0);
+                    s1 = _mm256_fmadd_ps(v3, _mm256_loadu_ps(b3 + n), s1);
+                    s0 = _mm256_fmadd_ps(v4, _mm256_loadu_ps(b4 + n), s0);
+                    s1 = _mm256_fmadd_ps(v5, _mm256_loadu_ps(b5 + n), s1);
+                    s0 = _mm256_fmadd_ps(v6, _mm256_loadu_ps(b6 + n), s0);
+                    s1 = _mm256_fmadd_ps(v7, _mm256_loadu_ps(b7 + n), s1);
+                    _mm256_storeu_ps(yr + n, _mm256_add_ps(s0, s1));
+                }
+            }
+#endif
+            for (; n < n1; n++)
+                yr[n] += (a0 * b0[n] + a1 * b1[n] + a2 * b2[n] + a3 * b3[n]) +
+                         (a4 * b4[n] + a5 * b5[n] + a6 * b6[n] + a7 * b7[n]);
+        }
+        for (; k < K; k++) {
+            const float av = ar[k * acs];
+            const float *br = j->b + k * brs;
+            for (n = n0; n < n1; n++) yr[n] += av * br[n];
+        }
+        for (n = n0; n < n1; n++) {
+            float v = j->alpha * yr[n];
+            if (j->c) v += j->beta * j->c[i * j->crs + n * j->ccs];
+            yr[n] = v;
+        }
+    }
+}
+
 void lnc_gemm(long M, long N, long K, float alpha, const float *a, long ars, long acs,
               const float *b, long brs, long bcs, float beta, const float *c, long crs,
               long ccs, float *y) {
     long i, k, n;
+    if (bcs == 1) {
+        lnc_gemm_job j;
+        const int t = lnc_pool_threads();
+        j.M = M; j.N = N; j.K = K; j.ars = ars; j.acs = acs; j.brs = brs; j.crs = crs;
+        j.ccs = ccs; j.alpha = alpha; j.beta = beta; j.a = a; j.b = b; j.c = c; j.y = y;
+        j.parts = M * N * K >= 65536 && N >= 64L * t ? t : 1;
+        lnc_parallel_for(j.parts, lnc_gemm_part, &j);
+        return;
+    }
     for (i = 0; i < M; i++) {
         float *yr = y + i * N;
         for (n = 0; n < N; n++) yr[n] = 0.0f;
         for (k = 0; k < K; k++) {
             const float av = a[i * ars + k * acs];
             const float *br = b + k * brs;
-            if (bcs == 1)
-                for (n = 0; n < N; n++) yr[n] += av * br[n];
-            else
-                for (n = 0; n < N; n++) yr[n] += av * br[n * bcs];
+            for (n = 0; n < N; n++) yr[n] += av * br[n * bcs];
         }
         for (n = 0; n < N; n++) {
             float v = alpha * yr[n];

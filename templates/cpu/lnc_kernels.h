@@ -97,19 +97,25 @@ void lnc_conv_pw(const lnc_conv *g, const float *x, const float *w, const float 
                  float *y, const lnc_epi *e);
 void lnc_conv_dw(const lnc_conv *g, const float *x, const float *w, const float *bias,
                  float *y, const lnc_epi *e);
-/* Direct convolution as an implicit GEMM: receptive fields of up to LNC_I2C_ROWS pixels are
- * gathered into `tmp` (LNC_I2C_ROWS * kh*kw*C/group floats per thread) and multiplied by
- * the weights packed like pointwise ones per group: [group][panels][kh*kw*C/group][NR],
- * rows ordered (ky, kx, c). `xs`: element strides of x (n, c, h, w): any layout. */
+/* Direct convolution as an implicit GEMM over the weights packed like pointwise ones per
+ * group: [group][panels][kh*kw*C/group][NR], rows ordered (kx, ky, c). Without column
+ * dilation, blocks of rb = min(oh, ceil(LNC_I2C_ROWS / ow)) output rows copy the input
+ * rows they read into zero-padded windows ([pl + w + pr][kh][C/group] per output row) in
+ * which every receptive field is contiguous; with it, receptive fields of LNC_I2C_ROWS
+ * pixels are gathered. `tmp`: per thread, the larger of LNC_I2C_ROWS * kh*kw*C/group and
+ * rb * (pl + w + pr) * kh * C/group floats. `xs`: element strides of x (n, c, h, w): any
+ * layout. */
 #define LNC_I2C_ROWS 64
 void lnc_conv_direct(const lnc_conv *g, const long *xs, const float *x, const float *w,
                      const float *bias, float *y, const lnc_epi *e, float *tmp);
 
 /* Pointwise convolution (geometry gp, weights packed like lnc_conv_pw) whose output feeds
  * only a depthwise convolution (gd, gd->ldx == gp->m): rows of the pointwise result are
- * computed on demand into a ring of LNC_PWDW_RING_ROWS rows per thread (`ring`:
- * threads * rows * W * M floats), so the expanded tensor never goes to memory. */
-#define LNC_PWDW_RING_ROWS(kh, dh, sh) (((kh) - 1) * (dh) + 1 + (sh))
+ * computed on demand into a ring of lnc_pwdw_ring_rows() rows per thread (`ring`:
+ * threads * rows * W * M floats), so the expanded tensor never goes to memory. The ring
+ * holds the depthwise window plus `sh` rows per ceil(48 / W) (whole register tiles on
+ * narrow images), at most max(window, h) rows. */
+long lnc_pwdw_ring_rows(long kh, long dh, long sh, long h, long w);
 void lnc_conv_pw_dw(const lnc_conv *gp, const float *x, const float *wp, const float *bp,
                     const lnc_epi *ep, const lnc_conv *gd, const float *wd, const float *bd,
                     const lnc_epi *ed, float *y, float *ring);

@@ -14,6 +14,8 @@
 //! The emitter first builds a plain view model (`Unit`: declarations and statements, each
 //! fully resolved) and only then prints it, so rendering makes no decisions.
 
+mod quant;
+
 use crate::{Error, Result};
 use lnc_ir::cpu::{BinaryFn, ConvKind, Geom, Kernel, Nest, Plan, Storage, UnaryFn, ValId};
 use lnc_ir::{Activation, BinaryOp, ConstId, Graph, ReduceKind, Residual, Tensor, UnaryOp};
@@ -23,6 +25,8 @@ use std::fmt::Write;
 const KERNELS_C: &str = include_str!("../../../templates/cpu/lnc_kernels.c");
 const KERNELS_H: &str = include_str!("../../../templates/cpu/lnc_kernels.h");
 const RUNNER_C: &str = include_str!("../../../templates/cpu/lnc_runner.c");
+const QKERNELS_C: &str = include_str!("../../../templates/cpu/lnc_qkernels.c");
+const QKERNELS_H: &str = include_str!("../../../templates/cpu/lnc_qkernels.h");
 
 /// Instruction-set targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +195,10 @@ pub fn emit(g: &Graph, plan: &Plan, opts: &Options) -> Result<BTreeMap<String, S
     files.insert("weights.c".to_string(), e.weights_c());
     files.insert("lnc_kernels.c".to_string(), KERNELS_C.to_string());
     files.insert("lnc_kernels.h".to_string(), KERNELS_H.to_string());
+    if e.has_quant() {
+        files.insert("lnc_qkernels.c".to_string(), QKERNELS_C.to_string());
+        files.insert("lnc_qkernels.h".to_string(), QKERNELS_H.to_string());
+    }
     files.insert("lnc_runner.c".to_string(), RUNNER_C.to_string());
     files.insert("Makefile".to_string(), e.makefile());
     Ok(files)
@@ -352,7 +360,7 @@ impl Emitter<'_> {
                 p
             }
             Pack::Direct { group } => {
-                // [group][panels][K = (ky, kx, c)][NR]
+                // [group][panels][K = (kx, ky, c)][NR]
                 let (m, cpg, kh, kw) = (s[0], s[1], s[2], s[3]);
                 let mpg = m / group;
                 let panels = mpg.div_ceil(nr);
@@ -363,7 +371,7 @@ impl Emitter<'_> {
                         for ky in 0..kh {
                             for kx in 0..kw {
                                 for c in 0..cpg {
-                                    let kk = (ky * kw + kx) * cpg + c;
+                                    let kk = (kx * kh + ky) * cpg + c;
                                     for j in 0..nr {
                                         let mm = q * nr + j;
                                         if mm < mpg {
@@ -405,6 +413,10 @@ impl Emitter<'_> {
         let off = pv.offset;
         let nr = self.opts.isa.panel();
         match pv.storage {
+            Storage::Arena(b) if pv.elem != lnc_ir::cpu::Elem::F32 => {
+                let base = self.plan.buffers[b].offset_bytes as isize;
+                format!("((uint8_t *)A + {})", base + off * pv.elem.bytes() as isize)
+            }
             Storage::Arena(b) => {
                 let base = (self.plan.buffers[b].offset_bytes / 4) as isize;
                 format!("(A + {})", base + off)
@@ -603,8 +615,9 @@ impl Emitter<'_> {
                 Kernel::Copy { nest, x, y } => {
                     let n = self.nest_decl(&mut decls, &id, nest);
                     let (xp, yp) = (self.ptr(*x), self.ptr(*y));
+                    let f = quant::copy_fn(self.plan, *x, *y).map_err(|m| self.err(i, m))?;
                     body.push(format!(
-                        "lnc_copy_nd({}, {}, {xp}, {}, {yp}, {});",
+                        "{f}({}, {}, {xp}, {}, {yp}, {});",
                         nest.shape.len(),
                         n[0],
                         n[1],
@@ -782,6 +795,7 @@ impl Emitter<'_> {
                         cs[1]
                     ));
                 }
+                Kernel::Quant(q) => self.quant_step(i, q, &mut decls, &mut body)?,
             }
         }
         Ok(Unit { decls, body })
@@ -875,7 +889,11 @@ void lnc_model_run(void *scratch, const float *const *inputs, float *const *outp
             self.opts.threads
         );
         s.push_str("#if defined(LNC_PROFILE)\n#define _POSIX_C_SOURCE 200809L\n#endif\n");
-        s.push_str("#include \"model.h\"\n#include \"lnc_kernels.h\"\n\n#include <math.h>\n#include <stdint.h>\n\n");
+        s.push_str("#include \"model.h\"\n#include \"lnc_kernels.h\"\n");
+        if self.has_quant() {
+            s.push_str(&self.quant_include());
+        }
+        s.push_str("\n#include <math.h>\n#include <stdint.h>\n\n");
         let _ = write!(
             s,
             r#"/* -DLNC_PROFILE: per-step wall time, printed by lnc_model_profile_print(). */
@@ -989,11 +1007,11 @@ CC ?= cc
 ISA_FLAGS ?= {flags}
 OPT ?= -O3
 WARN ?= -Wall -Wextra -Werror
-CFLAGS ?= $(OPT) -std=c99 $(WARN) $(ISA_FLAGS) -DLNC_THREADS={threads}
+CFLAGS ?= $(OPT) -std=c99 $(WARN) $(ISA_FLAGS) -DLNC_THREADS={threads}{qflags}
 EXTRA_CFLAGS ?=
 LDLIBS ?= -lm -lpthread
 
-OBJS = model.o weights.o lnc_kernels.o
+OBJS = model.o weights.o lnc_kernels.o{qobj}
 
 all: lnc_runner
 
@@ -1012,10 +1030,10 @@ weights.o: weights.c
 weights.pic.o: weights.c
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -O0 -fPIC -c -o $@ weights.c
 
-%.pic.o: %.c model.h lnc_kernels.h
+%.pic.o: %.c model.h lnc_kernels.h{qh}
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -fPIC -c -o $@ $<
 
-%.o: %.c model.h lnc_kernels.h
+%.o: %.c model.h lnc_kernels.h{qh}
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -c -o $@ $<
 
 clean:
@@ -1025,7 +1043,18 @@ clean:
 "#,
             isa = self.opts.isa.name(),
             flags = self.opts.isa.cflags(),
-            threads = self.opts.threads
+            threads = self.opts.threads,
+            qflags = self.quant_cflags(),
+            qobj = if self.has_quant() {
+                " lnc_qkernels.o"
+            } else {
+                ""
+            },
+            qh = if self.has_quant() {
+                " lnc_qkernels.h"
+            } else {
+                ""
+            },
         )
     }
 }

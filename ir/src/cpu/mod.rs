@@ -32,6 +32,9 @@ use crate::DType;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+pub mod quant;
+pub use quant::{Elem, QConv, QKernel};
+
 /// Index of a [`PValue`] in [`Plan::values`].
 pub type ValId = usize;
 
@@ -60,6 +63,8 @@ pub struct PValue {
     /// Element offset of the first logical element.
     pub offset: isize,
     pub storage: Storage,
+    /// Element type (that of the storage).
+    pub elem: Elem,
 }
 
 impl PValue {
@@ -104,11 +109,12 @@ impl PValue {
     }
 }
 
-/// An arena buffer of `elems` f32 elements at `offset_bytes`, live over steps
+/// An arena buffer of `elems` elements of type `elem` at `offset_bytes`, live over steps
 /// `first..=last`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Buffer {
     pub elems: usize,
+    pub elem: Elem,
     pub offset_bytes: usize,
     pub first: usize,
     pub last: usize,
@@ -118,9 +124,12 @@ pub struct Buffer {
 pub const DIRECT_ROWS: usize = 64;
 
 /// Rows of pointwise output a fused [`Kernel::PwDw`] keeps per thread
-/// (`LNC_PWDW_RING_ROWS` in C): the depthwise window plus one stride.
-pub fn pw_dw_ring_rows(kh: usize, dh: usize, sh: usize) -> usize {
-    (kh - 1) * dh + 1 + sh
+/// (`LNC_PWDW_RING_ROWS` in C) for a depthwise input of `h` x `w` pixels: the depthwise
+/// window plus `sh` rows per `ceil(48 / w)` (so that the pointwise GEMM of a narrow image
+/// fills whole register tiles), at most `max(window, h)`.
+pub fn pw_dw_ring_rows(kh: usize, dh: usize, sh: usize, h: usize, w: usize) -> usize {
+    let win = (kh - 1) * dh + 1;
+    (win + sh * 48usize.div_ceil(w.max(1))).min(h.max(win))
 }
 
 /// Which convolution kernel a convolution uses.
@@ -195,8 +204,8 @@ pub enum Kernel {
         residual: Residual,
         res: Option<ValId>,
         y: ValId,
-        /// Scratch of a [`ConvKind::Direct`] convolution: [`DIRECT_ROWS`] receptive fields
-        /// per thread.
+        /// Scratch of a [`ConvKind::Direct`] convolution: per thread, [`DIRECT_ROWS`]
+        /// receptive fields or the padded input-row windows of a block of output rows.
         tmp: Option<ValId>,
     },
     /// A pointwise [`Kernel::Conv`] whose output only feeds the depthwise [`Kernel::Conv`]
@@ -282,6 +291,8 @@ pub enum Kernel {
         c: Option<(ValId, [isize; 2])>,
         y: ValId,
     },
+    /// Integer (quantized) kernels: see [`quant`].
+    Quant(QKernel),
 }
 
 /// One step: the node it comes from (for comments and errors) and its kernel.
@@ -477,10 +488,17 @@ pub fn lower(g: &Graph, threads: usize) -> Result<Plan> {
         l.node = o.name.clone();
         l.op = "output".into();
         if ty.dtype != DType::F32 {
-            return Err(l.err(format!(
-                "the CPU backend produces f32 outputs only, this one is {}",
-                ty.dtype
-            )));
+            // Name the producer: an integer graph output is not generated (QDQ models end
+            // in a DequantizeLinear).
+            let p = g.node(o.value.node);
+            return Err(Error::node(
+                &p.name,
+                p.op.name(),
+                format!(
+                    "graph output '{}' is {}: the CPU backend produces f32 outputs only",
+                    o.name, ty.dtype
+                ),
+            ));
         }
         l.plan.outputs.push(Io {
             name: o.name.clone(),
@@ -513,21 +531,29 @@ impl Lower<'_> {
         offset: isize,
         storage: Storage,
     ) -> ValId {
+        let elem = self.storage_elem(storage);
         self.plan.values.push(PValue {
             name: name.to_string(),
             shape,
             strides,
             offset,
             storage,
+            elem,
         });
         self.plan.values.len() - 1
     }
 
     /// A fresh arena buffer holding a value of `shape`, pixel-major when `pixel` (rank 4).
     fn new_buffer(&mut self, name: &str, shape: &[usize], pixel: bool) -> ValId {
+        self.new_buffer_of(name, shape, pixel, Elem::F32)
+    }
+
+    /// [`Self::new_buffer`] with elements of type `elem`.
+    fn new_buffer_of(&mut self, name: &str, shape: &[usize], pixel: bool, elem: Elem) -> ValId {
         let elems: usize = shape.iter().product();
         self.plan.buffers.push(Buffer {
             elems,
+            elem,
             offset_bytes: 0,
             first: 0,
             last: 0,
@@ -584,7 +610,8 @@ impl Lower<'_> {
         }
         let shape = self.plan.values[x].shape.clone();
         let name = format!("{}.nhwc", self.plan.values[x].name);
-        let y = self.new_buffer(&name, &shape, true);
+        let elem = self.plan.values[x].elem;
+        let y = self.new_buffer_of(&name, &shape, true, elem);
         self.copy(x, y);
         self.pixel_copy.insert(x, y);
         y
@@ -600,7 +627,8 @@ impl Lower<'_> {
         }
         let shape = self.plan.values[x].shape.clone();
         let name = format!("{}.rm", self.plan.values[x].name);
-        let y = self.new_buffer(&name, &shape, false);
+        let elem = self.plan.values[x].elem;
+        let y = self.new_buffer_of(&name, &shape, false, elem);
         self.copy(x, y);
         self.row_copy.insert(x, y);
         y
@@ -628,7 +656,15 @@ impl Lower<'_> {
                     b.storage,
                 )
             }
-            None => self.new_buffer(&name, &ty.shape, pixel),
+            None => {
+                let elem = Elem::of(ty.dtype).ok_or_else(|| {
+                    self.err(format!(
+                        "{} tensors are not generated by the CPU backend",
+                        ty.dtype
+                    ))
+                })?;
+                self.new_buffer_of(&name, &ty.shape, pixel, elem)
+            }
         };
         self.map.insert(v, y);
         Ok(y)
@@ -640,7 +676,9 @@ impl Lower<'_> {
         }
         let n = self.g.node(cat);
         let shape = n.outputs[0].shape.clone();
-        let b = self.new_buffer(&n.name, &shape, true);
+        let elem = Elem::of(n.outputs[0].dtype)
+            .ok_or_else(|| self.err("concat of an unsupported element type"))?;
+        let b = self.new_buffer_of(&n.name, &shape, true, elem);
         self.concat_buf.insert(cat, b);
         Ok(b)
     }
@@ -792,10 +830,15 @@ impl Lower<'_> {
         };
         // Pointwise and depthwise kernels read pixel-major input; direct reads any layout.
         let (x, tmp) = if kind == ConvKind::Direct {
-            let k = c.kernel[0] * c.kernel[1] * (geom.c / c.group.max(1));
+            let cpg = geom.c / c.group.max(1);
+            let k = c.kernel[0] * c.kernel[1] * cpg;
+            // Per thread (`lnc_conv_direct`): DIRECT_ROWS gathered receptive fields, or
+            // windows of the input rows of `rb` output rows when columns are not dilated.
+            let rb = DIRECT_ROWS.div_ceil(geom.ow.max(1)).clamp(1, geom.oh.max(1));
+            let win = rb * (geom.pads[1] + geom.w + geom.pads[3]) * c.kernel[0] * cpg;
             let t = self.new_buffer(
                 &format!("{}.im2col", self.node),
-                &[self.threads * DIRECT_ROWS * k],
+                &[self.threads * (DIRECT_ROWS * k).max(win)],
                 false,
             );
             (x, Some(t))
@@ -926,8 +969,13 @@ impl Lower<'_> {
             }
             _ => {}
         }
-        // Every tensor a kernel touches is f32 (Gather indices excepted).
-        for (i, t) in node.outputs.iter().enumerate() {
+        if self.lower_quant_node(id)? {
+            return Ok(());
+        }
+        let int_view = quant::int_view_ok(g, id);
+        // Every tensor a kernel touches is f32 (Gather indices and the integer views and
+        // copies of `quant::int_view_ok` excepted).
+        for (i, t) in node.outputs.iter().enumerate().filter(|_| !int_view) {
             if t.dtype != DType::F32 {
                 return Err(self.err(format!(
                     "output {i} is {}: integer and quantized tensors are not generated by the CPU backend yet",
@@ -935,7 +983,7 @@ impl Lower<'_> {
                 )));
             }
         }
-        for (slot, v) in ins.iter().enumerate() {
+        for (slot, v) in ins.iter().enumerate().filter(|_| !int_view) {
             let is_index = matches!(node.op, Op::Gather { .. }) && slot == 1;
             if !is_index && g.try_value_type(*v)?.dtype != DType::F32 {
                 return Err(self.err(format!(
@@ -1002,7 +1050,9 @@ impl Lower<'_> {
                 let y = if self.concat_buf.contains_key(&id) || pixel {
                     self.concat_buffer(id)?
                 } else {
-                    self.new_buffer(&node.name, &out_shape, false)
+                    let elem = Elem::of(node.outputs[0].dtype)
+                        .ok_or_else(|| self.err("concat of an unsupported element type"))?;
+                    self.new_buffer_of(&node.name, &out_shape, false, elem)
                 };
                 self.map.insert(Value { node: id, port: 0 }, y);
                 let yv = self.plan.values[y].clone();
@@ -1719,7 +1769,13 @@ impl Lower<'_> {
             else {
                 unreachable!("checked above")
             };
-            let rows = pw_dw_ring_rows(gd.kernel[0], gd.dilations[0], gd.strides[0]);
+            let rows = pw_dw_ring_rows(
+                gd.kernel[0],
+                gd.dilations[0],
+                gd.strides[0],
+                gd.h,
+                gd.w,
+            );
             let m = self.plan.values[*mid].shape[1];
             let ring = self.new_buffer(
                 &format!("{}.ring", b.node),
@@ -1778,7 +1834,8 @@ impl Lower<'_> {
                 buf.last = 0;
                 continue;
             }
-            let size = (self.plan.buffers[b].elems * 4).div_ceil(64) * 64;
+            let size =
+                (self.plan.buffers[b].elems * self.plan.buffers[b].elem.bytes()).div_ceil(64) * 64;
             let mut busy: Vec<(usize, usize)> = placed
                 .iter()
                 .filter(|&&o| first[o] <= last[b] && first[b] <= last[o])
@@ -1786,7 +1843,7 @@ impl Lower<'_> {
                     let ob = &self.plan.buffers[o];
                     (
                         ob.offset_bytes,
-                        ob.offset_bytes + (ob.elems * 4).div_ceil(64) * 64,
+                        ob.offset_bytes + (ob.elems * ob.elem.bytes()).div_ceil(64) * 64,
                     )
                 })
                 .collect();
@@ -1826,6 +1883,7 @@ pub fn kernel_histogram(p: &Plan) -> BTreeMap<String, usize> {
             Kernel::Reduce { .. } => "reduce".into(),
             Kernel::Softmax { .. } => "softmax".into(),
             Kernel::Gemm { .. } => "gemm".into(),
+            Kernel::Quant(q) => q.histogram_name(),
         };
         *h.entry(k).or_insert(0) += 1;
     }

@@ -1,0 +1,328 @@
+//! Hand-built QDQ graphs for the CPU backend's integer path (shared by `cpu_backend.rs`
+//! and `cpu_codegen.rs`): QuantizeLinear -> QLinearConv chains (3x3/2 first layer,
+//! pointwise, depthwise 3x3/1 and 3x3/2, group conv, a 1x1 "Gemm" through Reshapes) ->
+//! DequantizeLinear -> float Add / GlobalAveragePool -> QuantizeLinear ..., with seeded
+//! random weights, per-channel and per-tensor scales and nonzero zero points.
+
+#![allow(dead_code)]
+
+use lnc_ir::{Conv2d, DType, Graph, Op, Tensor, TensorType, Value};
+
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [lo, hi].
+    pub fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    pub fn f(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u64 << 24) as f32)
+    }
+}
+
+pub fn conv(k: usize, s: usize, p: usize, group: usize) -> Conv2d {
+    Conv2d {
+        kernel: [k, k],
+        strides: [s, s],
+        pads: [p; 4],
+        dilations: [1, 1],
+        group,
+    }
+}
+
+/// Activation quantization (dtype, scale, zero point).
+#[derive(Clone, Copy)]
+pub struct AQ {
+    pub dt: DType,
+    pub scale: f32,
+    pub zp: i64,
+}
+
+pub struct B<'a> {
+    pub g: &'a mut Graph,
+    pub rng: Rng,
+    pub n: usize,
+}
+
+impl B<'_> {
+    fn name(&mut self, base: &str) -> String {
+        self.n += 1;
+        format!("{base}{}", self.n)
+    }
+    fn scalar_f(&mut self, v: f32) -> Value {
+        let n = self.name("s");
+        self.g
+            .add_const(&n, Tensor::from_f32(&[], vec![v]).unwrap())
+    }
+    fn scalar_i(&mut self, dt: DType, v: i64) -> Value {
+        let n = self.name("z");
+        self.g
+            .add_const(&n, Tensor::from_int(dt, &[], vec![v]).unwrap())
+    }
+    pub fn q(&mut self, x: Value, a: AQ) -> Value {
+        let (s, z) = (self.scalar_f(a.scale), self.scalar_i(a.dt, a.zp));
+        let n = self.name("q");
+        self.g
+            .add(&n, Op::QuantizeLinear { axis: None }, &[x, s, z])
+            .unwrap()
+    }
+    pub fn dq(&mut self, x: Value, a: AQ) -> Value {
+        let (s, z) = (self.scalar_f(a.scale), self.scalar_i(a.dt, a.zp));
+        let n = self.name("dq");
+        self.g
+            .add(&n, Op::DequantizeLinear { axis: None }, &[x, s, z])
+            .unwrap()
+    }
+    /// QLinearConv with random weights (`wdt`, per-channel scales when `per_ch`, weight zero
+    /// point `wzp`), a random i32 bias, and an output scale giving ~20-60 steps of spread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn qconv(
+        &mut self,
+        x: Value,
+        xa: AQ,
+        c: Conv2d,
+        m: usize,
+        wdt: DType,
+        wzp: i64,
+        per_ch: bool,
+        ya: AQ,
+        bias: bool,
+    ) -> (Value, AQ) {
+        let cin = self.g.value_type(x).shape[1];
+        let cpg = cin / c.group;
+        let k = cpg * c.kernel[0] * c.kernel[1];
+        let (lo, hi) = if wdt == DType::U8 {
+            (0, 255)
+        } else {
+            (-128, 127)
+        };
+        let wv: Vec<i64> = (0..m * k)
+            .map(|_| (wzp + self.rng.int(-60, 60)).clamp(lo, hi))
+            .collect();
+        let wn = self.name("w");
+        let w = self.g.add_const(
+            &wn,
+            Tensor::from_int(wdt, &[m, cpg, c.kernel[0], c.kernel[1]], wv).unwrap(),
+        );
+        let ws: Vec<f32> = (0..if per_ch { m } else { 1 })
+            .map(|_| self.rng.f(0.004, 0.02))
+            .collect();
+        let wsn = self.name("ws");
+        let wsv = if per_ch {
+            self.g
+                .add_const(&wsn, Tensor::from_f32(&[m], ws.clone()).unwrap())
+        } else {
+            self.g
+                .add_const(&wsn, Tensor::from_f32(&[], ws.clone()).unwrap())
+        };
+        let wzn = self.name("wz");
+        let wz = if per_ch {
+            let mixed = self.rng.int(0, 1) == 1;
+            let zs: Vec<i64> = (0..m)
+                .map(|i| if mixed && i % 3 == 0 { 0 } else { wzp })
+                .collect();
+            self.g
+                .add_const(&wzn, Tensor::from_int(wdt, &[m], zs).unwrap())
+        } else {
+            self.g
+                .add_const(&wzn, Tensor::from_int(wdt, &[], vec![wzp]).unwrap())
+        };
+        // y_scale: the float output spread / ~30 steps.
+        let spread = xa.scale * ws[0] * (k as f32).sqrt() * 40.0 * 35.0;
+        let ya = AQ {
+            scale: spread / 30.0 * ya.scale,
+            ..ya
+        };
+        let mut ins = vec![x];
+        let (a, b) = (self.scalar_f(xa.scale), self.scalar_i(xa.dt, xa.zp));
+        ins.extend([a, b, w, wsv, wz]);
+        let (a, b) = (self.scalar_f(ya.scale), self.scalar_i(ya.dt, ya.zp));
+        ins.extend([a, b]);
+        if bias {
+            let bv: Vec<i64> = (0..m).map(|_| self.rng.int(-3000, 3000)).collect();
+            let bn = self.name("b");
+            ins.push(
+                self.g
+                    .add_const(&bn, Tensor::from_int(DType::I32, &[m], bv).unwrap()),
+            );
+        }
+        let n = self.name("qconv");
+        let y = self.g.add(&n, Op::QLinearConv(c), &ins).unwrap();
+        (y, ya)
+    }
+}
+
+/// A QDQ test network on a `[1, 3, hw, hw]` f32 input; `signed` picks i8 activations
+/// (else u8), `wdt` the weight type.
+pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Graph {
+    let mut g = Graph::new(name);
+    let x = g
+        .add_input("x", TensorType::f32(vec![1, 3, hw, hw]))
+        .unwrap();
+    let mut b = B {
+        g: &mut g,
+        rng: Rng::new(seed),
+        n: 0,
+    };
+    let adt = if signed { DType::I8 } else { DType::U8 };
+    let a = |zp: i64, scale: f32| AQ {
+        dt: adt,
+        scale,
+        zp: if signed { zp - 128 } else { zp },
+    };
+    let wzp = if wdt == DType::U8 { 128 } else { 3 };
+    let a0 = a(120, 1.0 / 120.0);
+    let q0 = b.q(x, a0);
+    // First layer 3x3/2, per-channel.
+    let (c1, a1) = b.qconv(
+        q0,
+        a0,
+        conv(3, 2, 1, 1),
+        16,
+        wdt,
+        wzp,
+        true,
+        a(10, 1.0),
+        true,
+    );
+    // Pointwise expand, per-tensor, no bias.
+    let (c2, a2) = b.qconv(
+        c1,
+        a1,
+        conv(1, 1, 0, 1),
+        40,
+        wdt,
+        wzp,
+        false,
+        a(128, 1.0),
+        false,
+    );
+    // Depthwise 3x3/1 and 3x3/2.
+    let (c3, a3) = b.qconv(
+        c2,
+        a2,
+        conv(3, 1, 1, 40),
+        40,
+        wdt,
+        wzp,
+        true,
+        a(0, 1.0),
+        true,
+    );
+    let (c4, a4) = b.qconv(
+        c3,
+        a3,
+        conv(3, 2, 1, 40),
+        40,
+        wdt,
+        0,
+        false,
+        a(100, 1.0),
+        true,
+    );
+    // Group conv 3x3, 4 groups.
+    let (c5, a5) = b.qconv(
+        c4,
+        a4,
+        conv(3, 1, 1, 4),
+        24,
+        wdt,
+        wzp,
+        true,
+        a(128, 1.0),
+        true,
+    );
+    // Residual: pointwise 24 -> 24, dequantized and added in float, requantized.
+    let (c6, a6) = b.qconv(
+        c5,
+        a5,
+        conv(1, 1, 0, 1),
+        24,
+        wdt,
+        wzp,
+        true,
+        a(128, 1.0),
+        true,
+    );
+    let d5 = b.dq(c5, a5);
+    let d6 = b.dq(c6, a6);
+    let add =
+        b.g.add("add", Op::Binary(lnc_ir::BinaryOp::Add), &[d5, d6])
+            .unwrap();
+    let a7 = a(128, (a5.scale + a6.scale) * 0.6);
+    let q7 = b.q(add, a7);
+    // Concat of two integer tensors (same quantization), strided 1x1 conv (direct).
+    let cat = b.g.add("cat", Op::Concat { axis: 1 }, &[q7, q7]).unwrap();
+    let (c8, a8) = b.qconv(
+        cat,
+        a7,
+        conv(1, 2, 0, 1),
+        20,
+        wdt,
+        wzp,
+        false,
+        a(128, 1.0),
+        true,
+    );
+    // Float head: GlobalAveragePool of the dequantized map.
+    let d8 = b.dq(c8, a8);
+    let gap = b.g.add("gap", Op::GlobalAveragePool, &[d8]).unwrap();
+    let qg = b.q(
+        gap,
+        AQ {
+            scale: a8.scale,
+            ..a8
+        },
+    );
+    // "Gemm": Reshape [1, 20, 1, 1] -> [1, 20] -> [1, 20, 1, 1], 1x1 conv, Reshape [1, 10].
+    let r1 =
+        b.g.add("flat", Op::Reshape { shape: vec![1, 20] }, &[qg])
+            .unwrap();
+    let r2 =
+        b.g.add(
+            "unflat",
+            Op::Reshape {
+                shape: vec![1, 20, 1, 1],
+            },
+            &[r1],
+        )
+        .unwrap();
+    let (c9, a9) = b.qconv(
+        r2,
+        a8,
+        conv(1, 1, 0, 1),
+        10,
+        wdt,
+        wzp,
+        true,
+        a(128, 1.0),
+        true,
+    );
+    let r3 =
+        b.g.add("logits_q", Op::Reshape { shape: vec![1, 10] }, &[c9])
+            .unwrap();
+    let out = b.dq(r3, a9);
+    // A second output: the dequantized depthwise map, transposed (an integer view).
+    let t =
+        b.g.add(
+            "t",
+            Op::Transpose {
+                perm: vec![0, 1, 3, 2],
+            },
+            &[c4],
+        )
+        .unwrap();
+    let out2 = b.dq(t, a4);
+    g.add_output("logits", out);
+    g.add_output("dw_map", out2);
+    g
+}
