@@ -315,6 +315,16 @@ fn aarch64_builds_match_under_qemu() {
     );
 }
 
+/// torchvision's opset-17 exports committed as skeletons in `tests/data/torchvision`.
+const TORCHVISION: &[&str] = &[
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
+    "mnasnet0_5",
+    "efficientnet_b0",
+];
+
 #[test]
 fn torchvision_exports_match_interpreter() {
     let test = "torchvision_exports_match_interpreter";
@@ -326,14 +336,7 @@ fn torchvision_exports_match_interpreter() {
     };
     let root = common::repo_root();
     let mut failures = Vec::new();
-    for name in [
-        "mobilenet_v2",
-        "mobilenet_v3_small",
-        "shufflenet_v2_x1_0",
-        "squeezenet1_1",
-        "mnasnet0_5",
-        "efficientnet_b0",
-    ] {
+    for name in TORCHVISION {
         let dir = common::scratch(&format!("cpu/torchvision-{name}"));
         let model = dir.join(format!("{name}.onnx"));
         let skel = root.join(format!("tests/data/torchvision/{name}.skeleton.onnx"));
@@ -591,22 +594,13 @@ fn ort_quantized_tiny_model_is_bit_exact() {
     if !have_cc(test) {
         return;
     }
-    let Some(py) = common::python_with_onnx(test) else {
+    let Some(py) = python_with_ort_quant(test) else {
         return;
     };
-    let ok = Command::new(&py)
-        .args(["-c", "import onnxruntime.quantization"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        common::skip(test, "python with onnxruntime");
-        return;
-    }
     let dir = common::scratch("cpu/ort-qdq");
     let onnx = dir.join("mnv2.onnx");
     let qdq = dir.join("mnv2_qdq.onnx");
     let opt = dir.join("mnv2_qdq_opt.lnir");
-    let root = common::repo_root();
     run(Command::new(common::lnc_bin())
         .args([
             "zoo",
@@ -621,16 +615,7 @@ fn ort_quantized_tiny_model_is_bit_exact() {
         ])
         .arg(&onnx))
     .expect("lnc zoo");
-    let script = format!(
-        "import sys; sys.path.insert(0, {:?}); import ort_compare as oc, onnx\n\
-         specs = oc.input_specs(onnx.load({:?}))\n\
-         oc.quantize({:?}, {:?}, specs, 0, True)\n",
-        root.join("scripts").display().to_string(),
-        onnx.display().to_string(),
-        onnx.display().to_string(),
-        qdq.display().to_string()
-    );
-    run(Command::new(&py).args(["-c", &script])).expect("quantize");
+    ort_quantize(&py, &onnx, &qdq, true).expect("quantize");
     run(Command::new(common::lnc_bin())
         .arg("opt")
         .arg(&qdq)
@@ -682,6 +667,125 @@ fn ort_quantized_tiny_model_is_bit_exact() {
         match check_exact(&format!("ort-qdq/{tag}"), &g, case) {
             Ok(()) => common::report(&format!("{test}: [{tag}] bit-exact")),
             Err(e) => failures.push(format!("[{tag}]: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}
+
+/// Python with onnx and onnxruntime's quantizer, or a skip.
+fn python_with_ort_quant(test: &str) -> Option<PathBuf> {
+    let py = common::python_with_onnx(test)?;
+    let ok = Command::new(&py)
+        .args(["-c", "import onnxruntime.quantization"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        common::skip(test, "python with onnxruntime");
+        return None;
+    }
+    Some(py)
+}
+
+/// ONNX Runtime's `quantize_static` QDQ form of a model (`scripts/ort_compare.py`'s recipe).
+fn ort_quantize(py: &Path, src: &Path, dst: &Path, per_channel: bool) -> Result<String, String> {
+    let script = format!(
+        "import sys; sys.path.insert(0, {:?}); import ort_compare as oc, onnx\n\
+         specs = oc.input_specs(onnx.load({:?}))\n\
+         oc.quantize({:?}, {:?}, specs, 0, {})\n",
+        common::repo_root().join("scripts").display().to_string(),
+        src.display().to_string(),
+        src.display().to_string(),
+        dst.display().to_string(),
+        if per_channel { "True" } else { "False" }
+    );
+    run(Command::new(py).args(["-c", &script]))
+}
+
+/// The integer lowering (`lnc opt -p lower-cpu`) of a model, parsed.
+fn lowered(model: &Path, out: &Path) -> Result<Graph, String> {
+    run(Command::new(common::lnc_bin())
+        .arg("opt")
+        .arg(model)
+        .args(["-p", "lower-cpu", "-o"])
+        .arg(out))?;
+    let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
+    lnc_ir::text::parse(&text).map_err(|e| e.to_string())
+}
+
+/// The bundled QDQ example (no Python needed): generated C bit-exact with the interpreter.
+#[test]
+fn qdq_example_is_bit_exact() {
+    let test = "qdq_example_is_bit_exact";
+    if !have_cc(test) {
+        return;
+    }
+    let dir = common::scratch("cpu/qdq-example");
+    let src = common::repo_root().join("examples/models/mobilenet_v2_tiny_qdq.onnx");
+    let g = lowered(&src, &dir.join("low.lnir")).expect("lower");
+    check_exact("qdq-example/host", &g, &Case::host(&[])).expect("bit-exact");
+}
+
+/// Every zoo model (tiny) and torchvision's exports (224x224, hydrated skeletons) quantized
+/// by ONNX Runtime: the integer lowering compiled to C is bit-exact with the interpreter.
+#[test]
+fn ort_quantized_zoo_and_torchvision_models_are_bit_exact() {
+    let test = "ort_quantized_zoo_and_torchvision_models_are_bit_exact";
+    if !have_cc(test) {
+        return;
+    }
+    let Some(py) = python_with_ort_quant(test) else {
+        return;
+    };
+    let dir = common::scratch("cpu/ort-qdq-all");
+    let mut models: Vec<(String, PathBuf)> = Vec::new();
+    for name in zoo_names() {
+        let onnx = dir.join(format!("{name}.onnx"));
+        run(Command::new(common::lnc_bin())
+            .args([
+                "zoo",
+                name,
+                "--input-size",
+                "32",
+                "--width",
+                "0.25",
+                "--classes",
+                "10",
+            ])
+            .arg("-o")
+            .arg(&onnx))
+        .expect("lnc zoo");
+        models.push((name.to_string(), onnx));
+    }
+    let tv = common::repo_root().join("tests/data/torchvision");
+    for name in TORCHVISION {
+        let onnx = dir.join(format!("tv_{name}.onnx"));
+        run(Command::new(&py)
+            .arg(common::repo_root().join("scripts/torchvision_export.py"))
+            .arg("hydrate")
+            .arg(tv.join(format!("{name}.skeleton.onnx")))
+            .arg(&onnx))
+        .expect("hydrate");
+        models.push((format!("tv_{name}"), onnx));
+    }
+    let mut failures = Vec::new();
+    for (name, onnx) in &models {
+        let qdq = dir.join(format!("{name}_qdq.onnx"));
+        let r = ort_quantize(&py, onnx, &qdq, true)
+            .and_then(|_| lowered(&qdq, &dir.join(format!("{name}.lnir"))))
+            .and_then(|g| {
+                let n = g
+                    .node_ids()
+                    .into_iter()
+                    .filter(|&i| g.node(i).op.name() == "conv")
+                    .count();
+                if n > 0 {
+                    return Err(format!("{n} float convs left after lowering"));
+                }
+                check_exact(&format!("ort-qdq-all/{name}"), &g, &Case::host(&[]))
+            });
+        match r {
+            Ok(()) => common::report(&format!("{test}: {name} bit-exact")),
+            Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));

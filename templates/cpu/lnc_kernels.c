@@ -337,6 +337,15 @@ static void lnc_tile_epilogue(__m256 *c, long rows, const float *bias, const lnc
     const __m256i m0 = lnc_mask8(nch), m1 = lnc_mask8(nch - 8);
     long r;
     int i;
+    if (full && bias && e->res_mode == 0 && e->act == LNC_ACT_HARDSWISH) {
+        /* MobileNet V3's expansions: bias and hard-swish, straight to y. */
+        const __m256 b0 = _mm256_loadu_ps(bias + ch0), b1 = _mm256_loadu_ps(bias + ch0 + 8);
+        for (r = 0; r < rows; r++) {
+            _mm256_storeu_ps(y + r * ldy + ch0, lnc_hswish8(_mm256_add_ps(c[2 * r], b0)));
+            _mm256_storeu_ps(y + r * ldy + ch0 + 8, lnc_hswish8(_mm256_add_ps(c[2 * r + 1], b1)));
+        }
+        return;
+    }
     if (!full && e->act == LNC_ACT_PRELU) {
         /* Tail panel with per-channel slopes: through the generic path, lane by lane. */
         for (r = 0; r < rows; r++) {

@@ -868,3 +868,85 @@ void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *x
             for (i = 0; i < n; i++) yp[i * sy] = xp[i * sx];
     });
 }
+
+/* ----- max pooling --------------------------------------------------------------------- */
+
+typedef struct {
+    const lnc_conv *g;
+    int sgn;
+    const uint8_t *x;
+    uint8_t *y;
+    int parts;
+} lnc_qmp_job;
+
+/* Output rows [lo, hi) of the flattened (n, oh) index. */
+static void lnc_qmaxpool_part(void *ctx, int part, int tid) {
+    const lnc_qmp_job *j = (const lnc_qmp_job *)ctx;
+    const lnc_conv *g = j->g;
+    long r, lo, hi;
+    (void)tid;
+    lnc_qchunk(g->n * g->oh, j->parts, part, 1, &lo, &hi);
+    for (r = lo; r < hi; r++) {
+        const long n = r / g->oh, oh = r % g->oh;
+        long ow;
+        for (ow = 0; ow < g->ow; ow++) {
+            uint8_t *yp = j->y + ((n * g->oh + oh) * g->ow + ow) * g->ldy;
+            long c = 0;
+            int ky, kx;
+#if defined(LNC_QAVX2)
+            for (; c + 32 <= g->c; c += 32) {
+                __m256i m = _mm256_set1_epi8(j->sgn ? (char)-128 : 0);
+                for (ky = 0; ky < g->kh; ky++) {
+                    const long ih = oh * g->sh - g->pt + ky * g->dh;
+                    if (ih < 0 || ih >= g->h) continue;
+                    for (kx = 0; kx < g->kw; kx++) {
+                        const long iw = ow * g->sw - g->pl + kx * g->dw;
+                        __m256i v;
+                        if (iw < 0 || iw >= g->w) continue;
+                        v = _mm256_loadu_si256(
+                            (const __m256i *)(j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + c));
+                        m = j->sgn ? _mm256_max_epi8(m, v) : _mm256_max_epu8(m, v);
+                    }
+                }
+                _mm256_storeu_si256((__m256i *)(yp + c), m);
+            }
+#endif
+            for (; c < g->c; c++) {
+                int m = j->sgn ? -128 : 0;
+                for (ky = 0; ky < g->kh; ky++) {
+                    const long ih = oh * g->sh - g->pt + ky * g->dh;
+                    if (ih < 0 || ih >= g->h) continue;
+                    for (kx = 0; kx < g->kw; kx++) {
+                        const long iw = ow * g->sw - g->pl + kx * g->dw;
+                        int v;
+                        if (iw < 0 || iw >= g->w) continue;
+                        v = lnc_qload(j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + c, j->sgn);
+                        if (v > m) m = v;
+                    }
+                }
+                yp[c] = (uint8_t)m;
+            }
+        }
+    }
+}
+
+void lnc_qmaxpool(const lnc_conv *g, int sgn, const uint8_t *x, uint8_t *y) {
+    lnc_qmp_job j;
+    const int t = lnc_pool_threads();
+    j.g = g; j.sgn = sgn; j.x = x; j.y = y;
+    j.parts = t > 1 && g->n * g->oh * g->ow * g->c * g->kh * g->kw >= 65536
+                  ? (int)LNC_QMIN(2L * t, g->n * g->oh)
+                  : 1;
+    lnc_parallel_for(j.parts, lnc_qmaxpool_part, &j);
+}
+
+/* ----- channel maps (shuffles, splits, concats as one gather) -------------------------- */
+
+void lnc_qchannel_map(long npix, long c, const uint8_t *const *bases, const long *lds,
+                      const long *which, const long *ch, uint8_t *y, long ldy) {
+    long p, j;
+    for (p = 0; p < npix; p++) {
+        uint8_t *yp = y + p * ldy;
+        for (j = 0; j < c; j++) yp[j] = bases[which[j]][p * lds[which[j]] + ch[j]];
+    }
+}

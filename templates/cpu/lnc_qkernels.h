@@ -48,6 +48,14 @@ void lnc_qconv_gemm(const lnc_conv *g, const long *xs, const uint8_t *x, const u
 void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const lnc_qparams *q,
                   uint8_t *y);
 
+/* Max pooling of u8 (sgn 0) or i8 (sgn 1) pixel-major maps, the geometry of lnc_maxpool
+ * (taps outside the input are skipped; exact: integers compare exactly). */
+void lnc_qmaxpool(const lnc_conv *g, int sgn, const uint8_t *x, uint8_t *y);
+
+/* lnc_channel_map on bytes: output channel j of pixel p is channel ch[j] of source which[j]. */
+void lnc_qchannel_map(long npix, long c, const uint8_t *const *bases, const long *lds,
+                      const long *which, const long *ch, uint8_t *y, long ldy);
+
 /* n-d strided loops (see lnc_copy_nd). */
 void lnc_quantize_nd(float scale, int zp, int y_signed, int rank, const long *shape,
                      const float *x, const long *xs, uint8_t *y, const long *ys);

@@ -591,7 +591,11 @@ impl Emitter<'_> {
                     let (ldx, ldy) = (self.ld(*x, i)?, self.ld(*y, i)?);
                     decls.push(self.geom_decl(&format!("{id}_g"), geom, ldx, ldy));
                     let (xp, yp) = (self.ptr(*x), self.ptr(*y));
-                    body.push(if *max {
+                    let elem = self.plan.values[*x].elem;
+                    body.push(if *max && elem != lnc_ir::cpu::Elem::F32 {
+                        let sgn = (elem == lnc_ir::cpu::Elem::I8) as u8;
+                        format!("lnc_qmaxpool(&{id}_g, {sgn}, {xp}, {yp});")
+                    } else if *max {
                         format!("lnc_maxpool(&{id}_g, {xp}, {yp});")
                     } else {
                         format!(
@@ -708,8 +712,13 @@ impl Emitter<'_> {
                     let ys = self.plan.values[*y].shape.clone();
                     let ldy = self.ld(*y, i)?;
                     let yp = self.ptr(*y);
+                    let (ty, f) = if self.plan.values[*y].elem == lnc_ir::cpu::Elem::F32 {
+                        ("float", "lnc_channel_map")
+                    } else {
+                        ("uint8_t", "lnc_qchannel_map")
+                    };
                     body.push(format!(
-                        "{{ const float *const b[] = {{{}}}; lnc_channel_map({}, {}, b, {id}_ld, {id}_w, {id}_c, {yp}, {ldy}); }}",
+                        "{{ const {ty} *const b[] = {{{}}}; {f}({}, {}, b, {id}_ld, {id}_w, {id}_c, {yp}, {ldy}); }}",
                         ptrs.join(", "),
                         ys[0] * ys[2] * ys[3],
                         ys[1]

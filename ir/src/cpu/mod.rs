@@ -777,9 +777,7 @@ impl Lower<'_> {
     /// A per-channel `[m]` slope from a PReLU slope constant that varies at most along
     /// the channel axis of a `[N, m, ...]` output.
     fn channel_slope(&mut self, v: Value, out: &[usize]) -> Result<ValId> {
-        let t = self
-            .g
-            .const_value(v)
+        let t = quant::const_or_dequantized(self.g, v)
             .ok_or_else(|| self.err("the CPU backend needs a constant PReLU slope"))?;
         let m = out[1];
         let vals = t.to_f64_vec();
@@ -1226,7 +1224,7 @@ impl Lower<'_> {
                 }
                 let mut p = Vec::new();
                 for v in &ins[1..5] {
-                    let t = g.const_value(*v).ok_or_else(|| {
+                    let t = quant::const_or_dequantized(g, *v).ok_or_else(|| {
                         self.err("the CPU backend needs constant batch-norm parameters")
                     })?;
                     p.push(t.to_f64_vec());
@@ -1300,6 +1298,9 @@ impl Lower<'_> {
                     } => (false, *count_include_pad),
                     _ => (true, false),
                 };
+                if !max && self.plan.values[x].elem != Elem::F32 {
+                    return Err(self.err("average pooling of integers is not generated"));
+                }
                 self.step(
                     Kernel::Pool {
                         max,

@@ -11,7 +11,8 @@
 //!   multipliers `x_scale * w_scale[m] / y_scale` (f32, in that order, as the interpreter
 //!   computes them); the emitter packs `w - w_zp[m]` for the kernel.
 //! - Views of integer tensors (Identity, Reshape, Flatten, Transpose, Slice, Split, Expand,
-//!   Squeeze/Unsqueeze, Concat, ChannelShuffle): byte views and byte copies.
+//!   Squeeze/Unsqueeze, Concat, ChannelShuffle, ChannelMap): byte views and byte copies; MaxPool of u8 /
+//!   i8 maps (`lnc_qmaxpool`, the float kernel's geometry).
 //!
 //! Graph inputs and outputs stay f32 (a QDQ model's are); an integer graph input or output
 //! is rejected naming it. Anything else integer is an `Error::Node`.
@@ -128,7 +129,8 @@ impl QKernel {
     }
 }
 
-/// Whether node `id` is a view or copy the lowering may apply to integer tensors.
+/// Whether node `id` is a view, copy or max pooling (exact on integers: `lnc_qmaxpool`) the
+/// lowering may apply to integer tensors.
 pub(super) fn int_view_ok(g: &Graph, id: NodeId) -> bool {
     let n = g.node(id);
     let int = |d: DType| matches!(d, DType::U8 | DType::I8);
@@ -142,12 +144,37 @@ pub(super) fn int_view_ok(g: &Graph, id: NodeId) -> bool {
             | Op::Expand { .. }
             | Op::Concat { .. }
             | Op::ChannelShuffle { .. }
+            | Op::MaxPool(_)
+            | Op::ChannelMap { .. }
     );
     view_op
         && n.outputs.iter().all(|t| int(t.dtype))
         && g.node_inputs(id)
             .iter()
             .all(|v| int(g.value_type(*v).dtype))
+}
+
+/// A constant of the graph, or the value of a `DequantizeLinear` of constants (a QDQ graph's
+/// quantized parameters of a float op, e.g. batch-norm statistics or PReLU slopes), evaluated
+/// by the interpreter.
+pub(super) fn const_or_dequantized(g: &Graph, v: Value) -> Option<std::borrow::Cow<'_, Tensor>> {
+    if let Some(t) = g.const_value(v) {
+        return Some(std::borrow::Cow::Borrowed(t));
+    }
+    let n = g.node(v.node);
+    if !matches!(n.op, Op::DequantizeLinear { .. }) {
+        return None;
+    }
+    let ts: Vec<&Tensor> = g
+        .node_inputs(v.node)
+        .iter()
+        .map(|&i| g.const_value(i))
+        .collect::<Option<_>>()?;
+    crate::interp::eval_op(&n.op, &ts, &n.outputs)
+        .ok()?
+        .into_iter()
+        .next()
+        .map(std::borrow::Cow::Owned)
 }
 
 /// A scalar (one-element) constant parameter of a quantization node.
