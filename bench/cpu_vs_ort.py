@@ -8,8 +8,9 @@ For every zoo model (seeded weights, batch 1, SIZE x SIZE) and thread count:
 - ONNX Runtime 1.x (CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1,
   sequential execution, all graph optimisations) on the same .onnx file and the same input.
 Both run in this one process and alternate in ROUNDS blocks of RUNS/ROUNDS timed runs, each
-block after WARMUP untimed runs (so each side runs with its own weights warm in cache, as a
-deployed model does, while load from elsewhere on the machine hits both alike). The table shows the median
+block after GAP_MS idle (ORT's pool threads spin after a run and would otherwise take a core
+from lnc's next block) and WARMUP untimed runs (so each side runs with its own weights warm in
+cache, as a deployed model does, while load from elsewhere on the machine hits both alike). The table shows the median
 and minimum milliseconds of each side and the ratio lnc / ORT of the medians (< 1: lnc is
 faster). It also checks that both produce the same output (1e-4 of max |ORT|).
 
@@ -73,7 +74,8 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--runs", type=int, default=200, help="timed runs per side")
     ap.add_argument("--rounds", type=int, default=10, help="alternating blocks per side")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed runs at the start of a block")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed runs at the start of a block")
+    ap.add_argument("--gap-ms", type=float, default=100.0, help="idle time before each block")
     ap.add_argument("--lnc", default=os.path.join(ROOT, "target/release/lnc"))
     ap.add_argument("--json", action="store_true", help="print one JSON object per row")
     ap.add_argument("--qdq", action="store_true", help="quantize the models (ORT QDQ) first")
@@ -125,6 +127,9 @@ def main():
             per = max(1, a.runs // a.rounds)
             for _ in range(a.rounds):
                 for f, ts in ((lambda: m.run(x), tl), (lambda: sess.run(None, feed), to)):
+                    # Let the other side's pool go idle first: ORT's workers spin for a while
+                    # after a run and would steal a core from the next block.
+                    time.sleep(a.gap_ms / 1e3)
                     for _ in range(a.warmup):
                         f()
                     for _ in range(per):

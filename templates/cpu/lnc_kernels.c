@@ -71,8 +71,14 @@ static void *lnc_pool_main(void *arg) {
         int g;
         while ((g = __atomic_load_n(&lnc_pool.gen, __ATOMIC_ACQUIRE)) == seen) {
             if (__atomic_load_n(&lnc_pool.stop, __ATOMIC_ACQUIRE)) return NULL;
-            if (++spins < 20000) {
-                lnc_relax();
+            /* Spin briefly, then yield (a thread sharing this core, e.g. the caller when
+             * the machine is busy, runs instead of waiting for our time slice to end),
+             * then sleep. */
+            if (++spins < 3000) {
+                if (spins < 1000)
+                    lnc_relax();
+                else
+                    sched_yield();
                 continue;
             }
             pthread_mutex_lock(&lnc_pool.mu);
@@ -139,7 +145,17 @@ void lnc_parallel_for(int n, void (*fn)(void *, int, int), void *ctx) {
     if (lnc_pool.sleepers > 0) pthread_cond_broadcast(&lnc_pool.cv);
     pthread_mutex_unlock(&lnc_pool.mu);
     lnc_pool_work(gen, 0);
-    while (__atomic_load_n(&lnc_pool.done, __ATOMIC_ACQUIRE) < n) lnc_relax();
+    {
+        /* A part still running on a worker: spin, then yield (the worker may be waiting
+         * for this core). */
+        int spins = 0;
+        while (__atomic_load_n(&lnc_pool.done, __ATOMIC_ACQUIRE) < n) {
+            if (++spins < 1000)
+                lnc_relax();
+            else
+                sched_yield();
+        }
+    }
 }
 #else
 int lnc_pool_start(int threads) { (void)threads; return 1; }
@@ -1186,7 +1202,8 @@ void lnc_conv_direct(const lnc_conv *g, const long *xs, const float *x, const fl
     j.tstride = LNC_I2C_ROWS * j.K > win ? LNC_I2C_ROWS * j.K : win;
     if (g->dw == 1) {
         const long rows = g->n * g->oh;
-        j.by_rows = rows >= 4L * t || j.panels < t;
+        /* Rows while every part still gets whole blocks (full register tiles), else panels. */
+        j.by_rows = rows >= 4L * t * j.rb || j.panels < t;
         j.parts = t > 1 ? (int)(j.by_rows ? LNC_MIN(4L * t, rows) : LNC_MIN(2L * t, j.panels)) : 1;
         if (j.npix * g->m * j.K < 32768) j.parts = 1;
         lnc_parallel_for(j.parts, lnc_direct_rows_part, &j);
