@@ -15,8 +15,8 @@ and minimum milliseconds of each side and the ratio lnc / ORT of the medians (< 
 faster). It also checks that both produce the same output (1e-4 of max |ORT|).
 
 With --qdq every zoo model is first quantized by ONNX Runtime exactly as
-scripts/ort_compare.py does (`quantize_static`, QDQ format, u8 activations, i8 per-channel
-weights, 8 calibration inputs) and both sides run the QDQ file (lnc: `lnc build`, whose
+scripts/ort_compare.py does (`quantize_static`, QDQ format, u8 activations, i8 weights per
+tensor as ORT's default or per channel with --per-channel, 8 calibration inputs) and both sides run the QDQ file (lnc: `lnc build`, whose
 optimiser turns DQ -> Conv -> Q into integer convolutions). ORT's fused int8 kernels saturate
 (u8 x s8 pair sums) where lnc's are exact, so lnc's output is checked against ORT without
 graph optimisations (the QDQ graph's defined meaning; within 5% of max |ORT|, a few
@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--lnc", default=os.path.join(ROOT, "target/release/lnc"))
     ap.add_argument("--json", action="store_true", help="print one JSON object per row")
     ap.add_argument("--qdq", action="store_true", help="quantize the models (ORT QDQ) first")
+    ap.add_argument("--per-channel", action="store_true", help="with --qdq: per-channel weight scales (ORT's default is per tensor)")
     a = ap.parse_args()
 
     import numpy as np
@@ -98,7 +99,7 @@ def main():
             import ort_compare
 
             qdq = os.path.join(work, f"{model}_qdq.onnx")
-            ort_compare.quantize(onnx, qdq, ort_compare.input_specs(onnx_pkg.load(onnx)), 0, True)
+            ort_compare.quantize(onnx, qdq, ort_compare.input_specs(onnx_pkg.load(onnx)), 0, a.per_channel)
             onnx = qdq
         for t in [int(x) for x in a.threads.split(",")]:
             out = os.path.join(work, f"{model}-t{t}")
@@ -136,7 +137,7 @@ def main():
                         t0 = time.perf_counter()
                         f()
                         ts.append((time.perf_counter() - t0) * 1e3)
-            row = dict(model=model + ("-qdq" if a.qdq else ""), threads=t, lnc_ms=statistics.median(tl), lnc_min_ms=min(tl),
+            row = dict(model=model + (("-qdq-pc" if a.per_channel else "-qdq") if a.qdq else ""), threads=t, lnc_ms=statistics.median(tl), lnc_min_ms=min(tl),
                        ort_ms=statistics.median(to), ort_min_ms=min(to))
             row["ratio"] = row["lnc_ms"] / row["ort_ms"]
             row["ratio_min"] = row["lnc_min_ms"] / row["ort_min_ms"]

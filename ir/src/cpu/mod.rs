@@ -832,7 +832,9 @@ impl Lower<'_> {
             let k = c.kernel[0] * c.kernel[1] * cpg;
             // Per thread (`lnc_conv_direct`): DIRECT_ROWS gathered receptive fields, or
             // windows of the input rows of `rb` output rows when columns are not dilated.
-            let rb = DIRECT_ROWS.div_ceil(geom.ow.max(1)).clamp(1, geom.oh.max(1));
+            let rb = DIRECT_ROWS
+                .div_ceil(geom.ow.max(1))
+                .clamp(1, geom.oh.max(1));
             let win = rb * (geom.pads[1] + geom.w + geom.pads[3]) * c.kernel[0] * cpg;
             let t = self.new_buffer(
                 &format!("{}.im2col", self.node),
@@ -1770,13 +1772,7 @@ impl Lower<'_> {
             else {
                 unreachable!("checked above")
             };
-            let rows = pw_dw_ring_rows(
-                gd.kernel[0],
-                gd.dilations[0],
-                gd.strides[0],
-                gd.h,
-                gd.w,
-            );
+            let rows = pw_dw_ring_rows(gd.kernel[0], gd.dilations[0], gd.strides[0], gd.h, gd.w);
             let m = self.plan.values[*mid].shape[1];
             let ring = self.new_buffer(
                 &format!("{}.ring", b.node),
