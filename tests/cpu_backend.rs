@@ -119,25 +119,35 @@ fn run(cmd: &mut Command) -> Result<String, String> {
     }
 }
 
-/// Build `model` with the case, run it on seeded inputs and compare with the interpreter.
-/// Returns the relative error or a failure message.
-fn check(label: &str, model: &Path, g: &Graph, case: &Case) -> Result<f64, String> {
-    let dir = common::scratch(&format!("cpu/{label}"));
+/// One graph output: `(interpreter, runner)` values.
+type Outputs = (Vec<f32>, Vec<f32>);
+
+/// Build `model` (with `build_args`) for the case in `dir`, run the runner on `inputs(g, seed)`
+/// and the interpreter on the same inputs: `(interpreter outputs as f32, runner outputs)`.
+fn build_and_run(
+    dir: &Path,
+    model: &Path,
+    build_args: &[&str],
+    g: &Graph,
+    case: &Case,
+    seed: u64,
+) -> Result<Vec<Outputs>, String> {
     run(Command::new(common::lnc_bin())
         .arg("build")
         .arg(model)
+        .args(build_args)
         .args(&case.args)
         .arg("-o")
-        .arg(&dir))
+        .arg(dir))
     .map_err(|e| format!("lnc build: {e}"))?;
     run(Command::new("make")
         .arg("-s")
         .arg("-j2")
         .arg("-C")
-        .arg(&dir)
+        .arg(dir)
         .args(&case.make_vars))
     .map_err(|e| format!("make: {e}"))?;
-    let ins = inputs(g, 7);
+    let ins = inputs(g, seed);
     let want = lnc_ir::interp::run(g, ins.clone()).map_err(|e| format!("interpreter: {e}"))?;
     let runner = dir.join("lnc_runner");
     let mut cmd = match case.prefix.split_first() {
@@ -160,13 +170,33 @@ fn check(label: &str, model: &Path, g: &Graph, case: &Case) -> Result<f64, Strin
         cmd.arg("--output").arg(o);
     }
     run(&mut cmd).map_err(|e| format!("lnc_runner: {e}"))?;
-    let mut worst = 0f64;
-    for (o, w) in outs.iter().zip(&want) {
+    let mut pairs = Vec::new();
+    for (i, (o, w)) in outs.iter().zip(&want).enumerate() {
         let got = read_npy_f32(o);
-        let w: Vec<f32> = w.as_f32().unwrap().iter().copied().collect();
+        let w: Vec<f32> = w
+            .as_f32()
+            .ok_or(format!("output {i} is not f32"))?
+            .iter()
+            .copied()
+            .collect();
         if got.len() != w.len() {
-            return Err(format!("{} values, expected {}", got.len(), w.len()));
+            return Err(format!(
+                "output {i}: {} values, expected {}",
+                got.len(),
+                w.len()
+            ));
         }
+        pairs.push((w, got));
+    }
+    Ok(pairs)
+}
+
+/// Build `model` with the case, run it on seeded inputs and compare with the interpreter.
+/// Returns the relative error or a failure message.
+fn check(label: &str, model: &Path, g: &Graph, case: &Case) -> Result<f64, String> {
+    let dir = common::scratch(&format!("cpu/{label}"));
+    let mut worst = 0f64;
+    for (w, got) in build_and_run(&dir, model, &[], g, case, 7)? {
         let scale = w.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-30);
         let diff = got
             .iter()
@@ -404,60 +434,17 @@ fn check_exact(label: &str, g: &Graph, case: &Case) -> Result<(), String> {
     let dir = common::scratch(&format!("cpu/{label}"));
     let model = dir.join("model.lnir");
     std::fs::write(&model, lnc_ir::text::print(g, &Default::default())).unwrap();
-    run(Command::new(common::lnc_bin())
-        .arg("build")
-        .arg(&model)
-        .arg("--no-opt")
-        .args(&case.args)
-        .arg("-o")
-        .arg(&dir))
-    .map_err(|e| format!("lnc build: {e}"))?;
-    run(Command::new("make")
-        .arg("-s")
-        .arg("-j2")
-        .arg("-C")
-        .arg(&dir)
-        .args(&case.make_vars))
-    .map_err(|e| format!("make: {e}"))?;
-    let ins = inputs(g, 11);
-    let want = lnc_ir::interp::run(g, ins.clone()).map_err(|e| format!("interpreter: {e}"))?;
-    let runner = dir.join("lnc_runner");
-    let mut cmd = match case.prefix.split_first() {
-        Some((p, rest)) => {
-            let mut c = Command::new(p);
-            c.args(rest).arg(&runner);
-            c
-        }
-        None => Command::new(&runner),
-    };
-    for (i, t) in ins.iter().enumerate() {
-        let p = dir.join(format!("in{i}.npy"));
-        write_npy(&p, t);
-        cmd.arg("--input").arg(p);
-    }
-    for i in 0..want.len() {
-        cmd.arg("--output").arg(dir.join(format!("out{i}.npy")));
-    }
-    run(&mut cmd).map_err(|e| format!("lnc_runner: {e}"))?;
-    for (i, w) in want.iter().enumerate() {
-        let got = read_npy_f32(&dir.join(format!("out{i}.npy")));
-        let w: Vec<f32> = w.as_f32().unwrap().iter().copied().collect();
-        if got.len() != w.len() {
-            return Err(format!(
-                "output {i}: {} values, expected {}",
-                got.len(),
-                w.len()
-            ));
-        }
+    let pairs = build_and_run(&dir, &model, &["--no-opt"], g, case, 11)?;
+    for (i, (w, got)) in pairs.iter().enumerate() {
         let bad = got
             .iter()
-            .zip(&w)
+            .zip(w.iter())
             .filter(|(a, b)| a.to_bits() != b.to_bits())
             .count();
         if bad > 0 {
             let (j, (a, b)) = got
                 .iter()
-                .zip(&w)
+                .zip(w.iter())
                 .enumerate()
                 .find(|(_, (a, b))| a.to_bits() != b.to_bits())
                 .unwrap();
