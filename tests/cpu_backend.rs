@@ -104,6 +104,60 @@ impl Case {
             prefix: vec![],
         }
     }
+
+    /// A host build with AddressSanitizer and UBSan (any sanitizer report fails the run).
+    fn asan(args: &[&str]) -> Case {
+        Case {
+            make_vars: vec![
+                "OPT=-O1 -g".into(),
+                "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
+            ],
+            ..Case::host(args)
+        }
+    }
+
+    /// An AArch64 build for `isa`, cross-compiled and run under qemu-aarch64.
+    fn qemu(isa: &str, args: &[&str]) -> Case {
+        let mut c = Case::host(&["--isa", isa]);
+        c.args.extend(args.iter().map(|s| s.to_string()));
+        c.make_vars = vec!["CC=aarch64-linux-gnu-gcc".into()];
+        c.prefix = [
+            "qemu-aarch64",
+            "-cpu",
+            "max",
+            "-L",
+            "/usr/aarch64-linux-gnu",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        c
+    }
+}
+
+/// Whether the toolchain links ASan + UBSan programs (else a skip).
+fn have_asan(test: &str) -> bool {
+    let probe = common::scratch(&format!("cpu/asan-probe-{test}"));
+    std::fs::write(probe.join("p.c"), "int main(void) { return 0; }\n").unwrap();
+    let ok = Command::new("cc")
+        .args(["-fsanitize=address,undefined", "-o"])
+        .arg(probe.join("p"))
+        .arg(probe.join("p.c"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        common::skip(test, "cc with -fsanitize=address,undefined");
+    }
+    ok
+}
+
+/// Whether the AArch64 cross compiler and qemu-aarch64 are there (else a skip).
+fn have_qemu(test: &str) -> bool {
+    let ok = tool_ok("aarch64-linux-gnu-gcc", "--version") && tool_ok("qemu-aarch64", "--version");
+    if !ok {
+        common::skip(test, "aarch64-linux-gnu-gcc and qemu-aarch64");
+    }
+    ok
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -284,27 +338,10 @@ fn zoo_models_are_clean_under_sanitizers() {
     if !have_cc(test) {
         return;
     }
-    // Probe: can the toolchain link ASan + UBSan programs?
-    let probe = common::scratch("cpu/asan-probe");
-    std::fs::write(probe.join("p.c"), "int main(void) { return 0; }\n").unwrap();
-    let ok = Command::new("cc")
-        .args(["-fsanitize=address,undefined", "-o"])
-        .arg(probe.join("p"))
-        .arg(probe.join("p.c"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        common::skip(test, "cc with -fsanitize=address,undefined");
+    if !have_asan(test) {
         return;
     }
-    let san = Case {
-        args: vec!["--threads".into(), "2".into()],
-        make_vars: vec![
-            "OPT=-O1 -g".into(),
-            "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
-        ],
-        prefix: vec![],
-    };
+    let san = Case::asan(&["--threads", "2"]);
     run_cases("asan", &[("asan-ubsan", san)], None);
 }
 
@@ -314,21 +351,10 @@ fn aarch64_builds_match_under_qemu() {
     if !have_cc(test) {
         return;
     }
-    if !tool_ok("aarch64-linux-gnu-gcc", "--version") || !tool_ok("qemu-aarch64", "--version") {
-        common::skip(test, "aarch64-linux-gnu-gcc and qemu-aarch64");
+    if !have_qemu(test) {
         return;
     }
-    let case = |isa: &str| Case {
-        args: vec!["--isa".into(), isa.into(), "--threads".into(), "2".into()],
-        make_vars: vec!["CC=aarch64-linux-gnu-gcc".into()],
-        prefix: vec![
-            "qemu-aarch64".into(),
-            "-cpu".into(),
-            "max".into(),
-            "-L".into(),
-            "/usr/aarch64-linux-gnu".into(),
-        ],
-    };
+    let case = |isa: &str| Case::qemu(isa, &["--threads", "2"]);
     run_cases(
         "qemu",
         &[
@@ -511,62 +537,12 @@ fn qdq_graphs_are_clean_under_sanitizers_and_qemu() {
         return;
     }
     let mut cases = Vec::new();
-    let probe = common::scratch("cpu/qasan-probe");
-    std::fs::write(probe.join("p.c"), "int main(void) { return 0; }\n").unwrap();
-    if Command::new("cc")
-        .args(["-fsanitize=address,undefined", "-o"])
-        .arg(probe.join("p"))
-        .arg(probe.join("p.c"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        cases.push((
-            "asan-ubsan-generic",
-            Case {
-                args: vec!["--isa".into(), "generic".into()],
-                make_vars: vec![
-                    "OPT=-O1 -g".into(),
-                    "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
-                ],
-                prefix: vec![],
-            },
-        ));
-        cases.push((
-            "asan-ubsan",
-            Case {
-                args: vec!["--threads".into(), "2".into()],
-                make_vars: vec![
-                    "OPT=-O1 -g".into(),
-                    "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
-                ],
-                prefix: vec![],
-            },
-        ));
-    } else {
-        common::skip(test, "cc with -fsanitize=address,undefined");
+    if have_asan(test) {
+        cases.push(("asan-ubsan-generic", Case::asan(&["--isa", "generic"])));
+        cases.push(("asan-ubsan", Case::asan(&["--threads", "2"])));
     }
-    if tool_ok("aarch64-linux-gnu-gcc", "--version") && tool_ok("qemu-aarch64", "--version") {
-        cases.push((
-            "neon",
-            Case {
-                args: vec![
-                    "--isa".into(),
-                    "aarch64".into(),
-                    "--threads".into(),
-                    "2".into(),
-                ],
-                make_vars: vec!["CC=aarch64-linux-gnu-gcc".into()],
-                prefix: vec![
-                    "qemu-aarch64".into(),
-                    "-cpu".into(),
-                    "max".into(),
-                    "-L".into(),
-                    "/usr/aarch64-linux-gnu".into(),
-                ],
-            },
-        ));
-    } else {
-        common::skip(test, "aarch64-linux-gnu-gcc and qemu-aarch64");
+    if have_qemu(test) {
+        cases.push(("neon", Case::qemu("aarch64", &["--threads", "2"])));
     }
     run_qdq_cases("qdq-tools", &cases);
 }
@@ -622,33 +598,12 @@ fn ort_quantized_tiny_model_is_bit_exact() {
         ("t2", Case::host(&["--threads", "2"])),
         ("generic", Case::host(&["--isa", "generic"])),
     ];
-    if tool_ok("aarch64-linux-gnu-gcc", "--version") && tool_ok("qemu-aarch64", "--version") {
-        cases.push((
-            "neon",
-            Case {
-                args: vec!["--isa".into(), "aarch64".into()],
-                make_vars: vec!["CC=aarch64-linux-gnu-gcc".into()],
-                prefix: vec![
-                    "qemu-aarch64".into(),
-                    "-cpu".into(),
-                    "max".into(),
-                    "-L".into(),
-                    "/usr/aarch64-linux-gnu".into(),
-                ],
-            },
-        ));
+    if have_qemu(test) {
+        cases.push(("neon", Case::qemu("aarch64", &[])));
     }
-    cases.push((
-        "asan-ubsan",
-        Case {
-            args: vec!["--threads".into(), "2".into()],
-            make_vars: vec![
-                "OPT=-O1 -g".into(),
-                "EXTRA_CFLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer".into(),
-            ],
-            prefix: vec![],
-        },
-    ));
+    if have_asan(test) {
+        cases.push(("asan-ubsan", Case::asan(&["--threads", "2"])));
+    }
     let mut failures = Vec::new();
     for (tag, case) in &cases {
         match check_exact(&format!("ort-qdq/{tag}"), &g, case) {

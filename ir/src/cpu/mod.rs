@@ -602,35 +602,38 @@ impl Lower<'_> {
 
     /// `x` as a pixel-major value (a copy when it is not one).
     fn pixel(&mut self, x: ValId) -> ValId {
-        if self.plan.values[x].pixel_ld().is_some() {
-            return x;
-        }
-        if let Some(&c) = self.pixel_copy.get(&x) {
-            return c;
-        }
-        let shape = self.plan.values[x].shape.clone();
-        let name = format!("{}.nhwc", self.plan.values[x].name);
-        let elem = self.plan.values[x].elem;
-        let y = self.new_buffer_of(&name, &shape, true, elem);
-        self.copy(x, y);
-        self.pixel_copy.insert(x, y);
-        y
+        self.relaid(x, true)
     }
 
     /// `x` as a dense row-major value.
     fn row(&mut self, x: ValId) -> ValId {
-        if self.plan.values[x].is_row_major() {
+        self.relaid(x, false)
+    }
+
+    /// `x` in the pixel-major (`pixel`) or dense row-major layout: itself when it already is,
+    /// else one copy per value and layout (memoised).
+    fn relaid(&mut self, x: ValId, pixel: bool) -> ValId {
+        let v = &self.plan.values[x];
+        if (pixel && v.pixel_ld().is_some()) || (!pixel && v.is_row_major()) {
             return x;
         }
-        if let Some(&c) = self.row_copy.get(&x) {
+        let memo = if pixel {
+            &self.pixel_copy
+        } else {
+            &self.row_copy
+        };
+        if let Some(&c) = memo.get(&x) {
             return c;
         }
-        let shape = self.plan.values[x].shape.clone();
-        let name = format!("{}.rm", self.plan.values[x].name);
-        let elem = self.plan.values[x].elem;
-        let y = self.new_buffer_of(&name, &shape, false, elem);
+        let (shape, elem) = (v.shape.clone(), v.elem);
+        let name = format!("{}.{}", v.name, if pixel { "nhwc" } else { "rm" });
+        let y = self.new_buffer_of(&name, &shape, pixel, elem);
         self.copy(x, y);
-        self.row_copy.insert(x, y);
+        if pixel {
+            self.pixel_copy.insert(x, y);
+        } else {
+            self.row_copy.insert(x, y);
+        }
         y
     }
 
@@ -1300,9 +1303,6 @@ impl Lower<'_> {
                     } => (false, *count_include_pad),
                     _ => (true, false),
                 };
-                if !max && self.plan.values[x].elem != Elem::F32 {
-                    return Err(self.err("average pooling of integers is not generated"));
-                }
                 self.step(
                     Kernel::Pool {
                         max,

@@ -94,28 +94,14 @@ impl<M: Make> Applier<Lnir, crate::egraph::LnirAnalysis> for Apply<M> {
                     }
                 }
                 Out::Node { into, made } => {
-                    let tys: Option<Vec<TensorType>> = made
-                        .inputs
-                        .iter()
-                        .map(|&i| eg[i].data.ty().cloned())
-                        .collect();
                     let want = &eg[into].data.types;
-                    let ok = match tys {
-                        Some(tys) => {
-                            let refs: Vec<&TensorType> = tys.iter().collect();
-                            match lnc_ir::shape::infer(&made.op, &refs) {
-                                Ok(got) => {
-                                    got.len() == want.len()
-                                        && got
-                                            .iter()
-                                            .zip(want)
-                                            .all(|(a, b)| a.dtype == b.dtype && a.shape == b.shape)
-                                }
-                                Err(_) => false,
-                            }
-                        }
-                        None => false,
-                    };
+                    let ok = infer_types(eg, &made.op, &made.inputs).is_some_and(|got| {
+                        got.len() == want.len()
+                            && got
+                                .iter()
+                                .zip(want)
+                                .all(|(a, b)| a.dtype == b.dtype && a.shape == b.shape)
+                    });
                     if !ok {
                         let m = format!("rule {rule} proposed an ill-typed {}", made.op.name());
                         eg.analysis.conflicts.push(m);
@@ -136,6 +122,17 @@ impl<M: Make> Applier<Lnir, crate::egraph::LnirAnalysis> for Apply<M> {
         }
         changed
     }
+}
+
+/// The output types of `op` applied to the value classes `inputs` (`None`: an input is not
+/// a single value, or the op rejects the input types).
+pub fn infer_types(eg: &EG, op: &Op, inputs: &[Id]) -> Option<Vec<TensorType>> {
+    let tys: Vec<TensorType> = inputs
+        .iter()
+        .map(|&i| eg[i].data.ty().cloned())
+        .collect::<Option<_>>()?;
+    let refs: Vec<&TensorType> = tys.iter().collect();
+    lnc_ir::shape::infer(op, &refs).ok()
 }
 
 /// Matches every class holding an e-node with one of the tags (of any arity), binding

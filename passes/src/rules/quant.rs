@@ -34,21 +34,17 @@
 //! on values within float rounding of a rounding boundary — the same difference as between
 //! ONNX Runtime's float (unfused) and integer (fused) evaluation of the model.
 
-use super::{attr, bound, is_absent, konst, ops_in, ty, Apply, Made, Make, Out, Rw};
+use super::{
+    attr, bound, f32_values, infer_types, is_absent, konst, ops_in, ty, Apply, Made, Make, Out, Rw,
+};
 use crate::egraph::bridge::op_node;
 use crate::egraph::EG;
 use egg::{rewrite as rw, Id, Subst};
-use lnc_ir::{Conv2d, DType, Op, Tensor, TensorType};
+use lnc_ir::{Conv2d, DType, Op, Tensor};
 
 /// Whether the integer kernels take this element type.
 fn is_8bit(d: DType) -> bool {
     matches!(d, DType::U8 | DType::I8)
-}
-
-/// The f32 values of a constant class (any dtype widened).
-fn f32s(eg: &EG, id: Id) -> Option<Vec<f32>> {
-    let (_, t) = konst(eg, id)?;
-    Some(t.as_f32()?.iter().copied().collect())
 }
 
 /// The integer values of a constant class.
@@ -69,7 +65,7 @@ struct QParams {
 /// The constant scale / zero point of a Q or DQ node; `per_axis` allows one value per
 /// element along the node's axis.
 fn qparams(eg: &EG, s: Id, z: Id, axis: Option<usize>, per_axis: Option<usize>) -> Option<QParams> {
-    let sv = f32s(eg, s)?;
+    let (_, sv) = f32_values(eg, s)?;
     let zv = ints(eg, z)?;
     if sv.len() != zv.len() || sv.is_empty() {
         return None;
@@ -102,7 +98,7 @@ fn int_bias(eg: &EG, b: Id, acc_scale: &[f32]) -> Option<Option<Vec<i64>>> {
         return Some(None);
     }
     let m = acc_scale.len();
-    let real: Vec<Result<i64, f64>> = if let Some(v) = f32s(eg, b) {
+    let real: Vec<Result<i64, f64>> = if let Some((_, v)) = f32_values(eg, b) {
         // A float bias: quantize with the accumulator scale.
         if v.len() != m {
             return None;
@@ -139,7 +135,7 @@ fn int_bias(eg: &EG, b: Id, acc_scale: &[f32]) -> Option<Option<Vec<i64>>> {
         let v = match r {
             Ok(v) => v,
             Err(f) => {
-                let r = round_half_even(f);
+                let r = f.round_ties_even();
                 if !r.is_finite() || r.abs() > i32::MAX as f64 {
                     return None;
                 }
@@ -154,23 +150,9 @@ fn int_bias(eg: &EG, b: Id, acc_scale: &[f32]) -> Option<Option<Vec<i64>>> {
     Some(Some(out))
 }
 
-fn round_half_even(v: f64) -> f64 {
-    let r = v.round();
-    if (v - v.trunc()).abs() == 0.5 {
-        2.0 * (v / 2.0).round()
-    } else {
-        r
-    }
-}
-
 /// Add a new e-node (type-checked) and return its class.
 fn add_op(eg: &mut EG, op: Op, inputs: &[Id]) -> Option<Id> {
-    let tys: Vec<TensorType> = inputs
-        .iter()
-        .map(|&i| eg[i].data.ty().cloned())
-        .collect::<Option<_>>()?;
-    let refs: Vec<&TensorType> = tys.iter().collect();
-    lnc_ir::shape::infer(&op, &refs).ok()?;
+    infer_types(eg, &op, inputs)?;
     let node = op_node(eg, &op, inputs);
     Some(eg.add(node))
 }
@@ -449,7 +431,7 @@ impl Make for AbsorbClamp {
             let (qmin, qmax) = ty(eg, z)?.dtype.int_range()?;
             // The interpreter's QuantizeLinear: round_half_even(v / scale) + zp, saturated.
             let quant = |v: f32| -> f64 {
-                let r = round_half_even((v / q.sv[0]) as f64);
+                let r = ((v / q.sv[0]) as f64).round_ties_even();
                 r + q.zv[0] as f64
             };
             if lo.is_nan() || hi.is_nan() || quant(lo) > qmin as f64 || quant(hi) < qmax as f64 {
