@@ -116,6 +116,16 @@ impl Case {
         }
     }
 
+    /// A host build of the VNNI (`vpdpbusd`) code path with an exact AVX2 emulation of the
+    /// instruction (`LNC_QVNNI_EMULATE`): neither this host nor qemu has VNNI. On a host
+    /// without AVX2 it is the portable build.
+    fn vnni_emulated(args: &[&str]) -> Case {
+        Case {
+            make_vars: vec!["EXTRA_CFLAGS=-DLNC_QVNNI_EMULATE".into()],
+            ..Case::host(args)
+        }
+    }
+
     /// An AArch64 build for `isa`, cross-compiled and run under qemu-aarch64.
     fn qemu(isa: &str, args: &[&str]) -> Case {
         let mut c = Case::host(&["--isa", isa]);
@@ -526,6 +536,7 @@ fn qdq_graphs_are_bit_exact() {
             ("host", Case::host(&[])),
             ("t2", Case::host(&["--threads", "2"])),
             ("generic", Case::host(&["--isa", "generic"])),
+            ("vnni-emulated", Case::vnni_emulated(&[])),
         ],
     );
 }
@@ -543,6 +554,7 @@ fn qdq_graphs_are_clean_under_sanitizers_and_qemu() {
     }
     if have_qemu(test) {
         cases.push(("neon", Case::qemu("aarch64", &["--threads", "2"])));
+        cases.push(("sdot", Case::qemu("aarch64-dotprod", &[])));
     }
     run_qdq_cases("qdq-tools", &cases);
 }
@@ -600,10 +612,12 @@ fn ort_quantized_tiny_model_is_bit_exact() {
     ];
     if have_qemu(test) {
         cases.push(("neon", Case::qemu("aarch64", &[])));
+        cases.push(("sdot", Case::qemu("aarch64-dotprod", &[])));
     }
     if have_asan(test) {
         cases.push(("asan-ubsan", Case::asan(&["--threads", "2"])));
     }
+    cases.push(("vnni-emulated", Case::vnni_emulated(&[])));
     let mut failures = Vec::new();
     for (tag, case) in &cases {
         match check_exact(&format!("ort-qdq/{tag}"), &g, case) {

@@ -1,8 +1,12 @@
-/* lnc CPU runtime: integer kernels (see lnc_qkernels.h). Portable C99 with AVX2 variants.
+/* lnc CPU runtime: integer kernels (see lnc_qkernels.h). Portable C99 with AVX2 (and
+ * VNNI) and NEON (and sdot) variants.
  *
- * Exactness: products are formed as int16 x int16 -> int32 (`_mm256_madd_epi16` on pairs
- * of k, `_mm256_mullo_epi32` in the depthwise kernel): no saturating u8 x s8 instruction
- * (`vpmaddubsw`) is used. Sums wrap modulo 2^32 (unsigned in C), as the reference does.
+ * Exactness: every sum is the exact integer sum, wrapping modulo 2^32 (unsigned in C), as
+ * the reference does. GEMM products are u8 x s8 4-byte dot products: `vpdpbusd` and `sdot`
+ * are exact; `vpmaddubsw` saturates its int16 pair sums, so lnc packs the weights split
+ * into parts for which no pair can saturate (lnc_qkernels.h) - a compile-time proof on the
+ * constant weights, not an assumption about activations. Depthwise products are int16 x
+ * int16 -> int32 (`_mm256_madd_epi16`).
  * Requantization: (float)acc * mult, clamped to [qmin - zp, qmax - zp] (integers, so
  * clamping before rounding equals saturating after it, and no conversion overflows),
  * rounded half to even (`nearbyintf` / `cvtps2dq` in the default rounding mode), + zp. */
@@ -68,10 +72,20 @@ static inline __m128i lnc_rq8(__m256i acc, const float *mult, __m256 lo, __m256 
     return _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
 }
 
-static inline void lnc_qstore16(__m256i a0, __m256i a1, const float *mult, __m256 lo,
-                                __m256 hi, __m256i zp, int sgn, uint8_t *y, long n) {
-    __m128i h0 = lnc_rq8(a0, mult, lo, hi, zp), h1 = lnc_rq8(a1, mult + 8, lo, hi, zp);
-    __m128i b = sgn ? _mm_packs_epi16(h0, h1) : _mm_packus_epi16(h0, h1);
+/* Requantize 16 accumulators (channels 0-7, 8-15) and store n <= 16 bytes. Only the high
+ * side is clamped in float (hi = qmax - zp): below -2^31 cvtps2dq gives INT_MIN, and the
+ * saturating packs and the saturating + zp in int16 take every low value to qmin. */
+static inline void lnc_qstore16(__m256i a0, __m256i a1, const float *mult, __m256 hi,
+                                __m256i zp16, int sgn, uint8_t *y, long n) {
+    const __m256i i0 = _mm256_cvtps_epi32(
+        _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a0), _mm256_loadu_ps(mult)), hi));
+    const __m256i i1 = _mm256_cvtps_epi32(
+        _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a1), _mm256_loadu_ps(mult + 8)), hi));
+    /* packs interleaves 128-bit lanes: [0-3, 8-11, 4-7, 12-15] -> natural order. */
+    const __m256i p = _mm256_adds_epi16(
+        _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8), zp16);
+    const __m128i l = _mm256_castsi256_si128(p), h = _mm256_extracti128_si256(p, 1);
+    const __m128i b = sgn ? _mm_packs_epi16(l, h) : _mm_packus_epi16(l, h);
     if (n >= 16) {
         _mm_storeu_si128((__m128i *)y, b);
     } else {
@@ -91,49 +105,81 @@ static inline void lnc_qstore8(__m256i a0, const float *mult, __m256 lo, __m256 
 
 /* ----- GEMM (pointwise and gathered convolutions) --------------------------------------- */
 
+/* acc + per int32 lane: 4 unsigned activation bytes times 4 signed weight bytes.
+ * AVX2 (`vpmaddubsw` + `vpmaddwd` by ones): exact because lnc split the weights so that
+ * no int16 pair sum can saturate (lnc_qkernels.h). VNNI (`vpdpbusd`) is exact anyway.
+ * LNC_QVNNI_EMULATE (tests on hosts without VNNI): the VNNI code path with an exact AVX2
+ * emulation of `vpdpbusd`. */
+#if defined(LNC_QAVX2)
+#if defined(LNC_QVNNI_EMULATE)
+static inline __m256i lnc_qdot(__m256i acc, __m256i a, __m256i w, __m256i ones) {
+    const __m256i lo = _mm256_set1_epi16(0xff);
+    const __m256i ae = _mm256_and_si256(a, lo), ao = _mm256_srli_epi16(a, 8);
+    const __m256i we = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
+    const __m256i wo = _mm256_srai_epi16(w, 8);
+    (void)ones;
+    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(ae, we),
+                                                  _mm256_madd_epi16(ao, wo)));
+}
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define lnc_qdot(acc, a, w, ones) _mm256_dpbusd_epi32(acc, a, w)
+#elif defined(__AVXVNNI__)
+#define lnc_qdot(acc, a, w, ones) _mm256_dpbusd_avx_epi32(acc, a, w)
+#else
+#define lnc_qdot(acc, a, w, ones) \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones))
+#endif
+#endif
+
 typedef struct {
     const lnc_conv *g;
     const long *xs;
     const uint8_t *x;
     const uint32_t *w;
     const lnc_qparams *q;
-    uint8_t *y;
-    uint16_t *tmp;
-    long npix, K, KP, panels, cpg, mpg;
-    int parts, by_pixels, pw;
+    uint8_t *y, *tmp;
+    long npix, K, G, panels, cpg, mpg;
+    int parts, by_pixels, pw, direct;
 } lnc_qg_job;
 
-/* Gather the receptive field of output pixel p (group grp): 2*KP int16 (x - x_zp, zero for
- * padding and past K). */
-static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp,
-                        uint16_t *ar) {
+static inline uint32_t lnc_qld4(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Copy n bytes: fixed-size 8-byte moves (the last one overlapping) for the short runs of a
+ * receptive field, memcpy for long ones. */
+static inline void lnc_qcopy(uint8_t *d, const uint8_t *s, long n) {
+    long c;
+    if (n < 8) {
+        for (c = 0; c < n; c++) d[c] = s[c];
+    } else if (n <= 64) {
+        uint64_t v;
+        for (c = 0; c + 8 < n; c += 8) {
+            memcpy(&v, s + c, 8);
+            memcpy(d + c, &v, 8);
+        }
+        memcpy(&v, s + n - 8, 8);
+        memcpy(d + n - 8, &v, 8);
+    } else {
+        memcpy(d, s, (size_t)n);
+    }
+}
+
+/* Gather the receptive field of output pixel (n, oh, ow), group grp, into ar: 4*G bytes
+ * u = x ^ flip (flip = 0x80 for i8: u = x + 128), padding taps x_zp ^ flip, zeros past K. */
+static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp, uint8_t *ar) {
     const lnc_conv *g = j->g;
     const long *xs = j->xs;
-    const int zp = j->q->x_zp, sg = j->q->x_signed;
-    const long cpg = j->cpg;
+    const uint8_t pad = (uint8_t)j->q->x_zp;
+    const long cpg = j->cpg, K = j->K;
+    uint8_t *const a0 = ar;
     long c;
     int ky, kx;
     if (j->pw) {
-        const uint8_t *xp = j->x + n * xs[0] + oh * xs[2] + ow * xs[3];
-        c = 0;
-#if defined(LNC_QAVX2)
-        {
-            const __m256i z = _mm256_set1_epi16((short)zp);
-            for (; c + 16 <= cpg; c += 16) {
-                __m128i b = _mm_loadu_si128((const __m128i *)(xp + c));
-                __m256i v = sg ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b);
-                _mm256_storeu_si256((__m256i *)(ar + c), _mm256_sub_epi16(v, z));
-            }
-        }
-#endif
-        if (sg)
-            for (; c < cpg; c++) ar[c] = (uint16_t)(((const int8_t *)xp)[c] - zp);
-        else
-            for (; c < cpg; c++) ar[c] = (uint16_t)(xp[c] - zp);
-        if (cpg & 1) ar[cpg] = 0;
-        return;
-    }
-    {
+        lnc_qcopy(ar, j->x + n * xs[0] + oh * xs[2] + ow * xs[3], cpg);
+    } else {
         /* The kx taps of a row are one contiguous run when x is pixel-major with
          * ld == cpg, columns are not dilated and the run is inside the row. */
         const long iw0 = ow * g->sw - g->pl, seg = g->kw * cpg;
@@ -141,204 +187,210 @@ static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp,
             iw0 + g->kw <= g->w) {
             for (ky = 0; ky < g->kh; ky++, ar += seg) {
                 const long ih = oh * g->sh - g->pt + ky * g->dh;
-                const uint8_t *xp = j->x + n * xs[0] + ih * xs[2] + iw0 * xs[3];
-                if (ih < 0 || ih >= g->h) {
-                    memset(ar, 0, (size_t)seg * sizeof(uint16_t));
-                    continue;
-                }
-#if defined(LNC_QAVX2)
-                if (seg >= 8) {
-                    /* 8-byte chunks, the last one overlapping (never reads past the run). */
-                    const __m128i z = _mm_set1_epi16((short)zp);
-                    for (c = 0;; c += 8) {
-                        __m128i b, v;
-                        if (c + 8 > seg) c = seg - 8;
-                        b = _mm_loadl_epi64((const __m128i *)(xp + c));
-                        v = sg ? _mm_cvtepi8_epi16(b) : _mm_cvtepu8_epi16(b);
-                        _mm_storeu_si128((__m128i *)(ar + c), _mm_sub_epi16(v, z));
-                        if (c + 8 >= seg) break;
+                if (ih < 0 || ih >= g->h)
+                    memset(ar, pad, (size_t)seg);
+                else
+                    lnc_qcopy(ar, j->x + n * xs[0] + ih * xs[2] + iw0 * xs[3], seg);
+            }
+        } else {
+            for (ky = 0; ky < g->kh; ky++) {
+                const long ih = oh * g->sh - g->pt + ky * g->dh;
+                for (kx = 0; kx < g->kw; kx++, ar += cpg) {
+                    const long iw = ow * g->sw - g->pl + kx * g->dw;
+                    const uint8_t *xp;
+                    if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w) {
+                        memset(ar, pad, (size_t)cpg);
+                        continue;
                     }
-                    continue;
-                }
-#endif
-                if (sg) {
-                    for (c = 0; c < seg; c++) ar[c] = (uint16_t)(((const int8_t *)xp)[c] - zp);
-                } else {
-                    for (c = 0; c < seg; c++) ar[c] = (uint16_t)(xp[c] - zp);
+                    xp = j->x + n * xs[0] + grp * cpg * xs[1] + ih * xs[2] + iw * xs[3];
+                    if (xs[1] == 1) {
+                        lnc_qcopy(ar, xp, cpg);
+                    } else {
+                        for (c = 0; c < cpg; c++) ar[c] = xp[c * xs[1]];
+                    }
                 }
             }
-            if (j->K & 1) ar[0] = 0;
-            return;
         }
     }
-    for (ky = 0; ky < g->kh; ky++) {
-        const long ih = oh * g->sh - g->pt + ky * g->dh;
-        for (kx = 0; kx < g->kw; kx++) {
-            const long iw = ow * g->sw - g->pl + kx * g->dw;
-            if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w) {
-                memset(ar, 0, (size_t)cpg * sizeof(uint16_t));
-            } else if (xs[1] == 1) {
-                const uint8_t *xp = j->x + n * xs[0] + grp * cpg + ih * xs[2] + iw * xs[3];
-                if (sg)
-                    for (c = 0; c < cpg; c++) ar[c] = (uint16_t)(((const int8_t *)xp)[c] - zp);
-                else
-                    for (c = 0; c < cpg; c++) ar[c] = (uint16_t)(xp[c] - zp);
-            } else {
-                const uint8_t *xp = j->x + n * xs[0] + grp * cpg * xs[1] + ih * xs[2] + iw * xs[3];
-                const long s1 = xs[1];
-                if (sg)
-                    for (c = 0; c < cpg; c++) ar[c] = (uint16_t)(((const int8_t *)xp)[c * s1] - zp);
-                else
-                    for (c = 0; c < cpg; c++) ar[c] = (uint16_t)(xp[c * s1] - zp);
-            }
-            ar += cpg;
-        }
-    }
-    if (j->K & 1) ar[0] = 0;
+    if (j->q->x_signed)
+        for (c = 0; c < K; c++) a0[c] ^= 0x80;
+    for (c = K; c < 4 * j->G; c++) a0[c] = 0;
 }
 
-/* The k-pair `k` of a gathered row (k even in the low half on every byte order). */
-static inline uint32_t lnc_qpair(const uint16_t *a, long k) {
-#if defined(LNC_QAVX2)
-    uint32_t v; /* x86 is little-endian */
-    memcpy(&v, a + 2 * k, sizeof v);
-    return v;
-#else
-    return (uint32_t)a[2 * k] | ((uint32_t)a[2 * k + 1] << 16);
-#endif
-}
-
-/* Rows a[0..QMR) (KP pairs each; rows >= nr repeat the last valid one) times the packed
- * panel w (KP x QNR pairs), + bias, requantized into nr rows of y (nch channels). */
-static void lnc_qmk(long KP, const uint16_t *const *a, const uint32_t *w, const int32_t *bias,
-                    const float *mult, const lnc_qparams *q, uint8_t *y, long ldy, long nr,
-                    long nch) {
+/* Rows a[0..QMR) (4*G bytes each; rows >= nr repeat the last valid one) times the packed
+ * panel w (G groups of LNC_QNR words, then the split-off parts), + bias, requantized into nr
+ * rows of y (nch channels). */
+static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const int32_t *bias,
+                    const int32_t *csum, const float *mult, const lnc_qparams *q, uint8_t *y,
+                    long ldy, long nr, long nch) {
+    const long E = (long)w[G * LNC_QNR];
+    const uint32_t *ex = w + G * LNC_QNR + 1;
     float lo, hi;
+    long g, e;
     lnc_qbounds(q, &lo, &hi);
+    (void)csum;
 #if defined(LNC_QAVX2)
-    if (nr == 1) {
-        /* One row (a Gemm / 1x1 classifier on one pixel): bound by the weight stream. */
-        const uint16_t *p0 = a[0];
-        __m256i c0 = _mm256_loadu_si256((const __m256i *)bias);
-        __m256i c1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
-        __m256i d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
-        long k = 0;
-        for (; k + 2 <= KP; k += 2) {
-            const __m256i x0 = _mm256_set1_epi32((int)lnc_qpair(p0, k));
-            const __m256i x1 = _mm256_set1_epi32((int)lnc_qpair(p0, k + 1));
-            c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(w + k * 16))));
-            c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(w + k * 16 + 8))));
-            d0 = _mm256_add_epi32(d0, _mm256_madd_epi16(x1, _mm256_loadu_si256((const __m256i *)(w + k * 16 + 16))));
-            d1 = _mm256_add_epi32(d1, _mm256_madd_epi16(x1, _mm256_loadu_si256((const __m256i *)(w + k * 16 + 24))));
-        }
-        for (; k < KP; k++) {
-            const __m256i x0 = _mm256_set1_epi32((int)lnc_qpair(p0, k));
-            c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(w + k * 16))));
-            c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(w + k * 16 + 8))));
-        }
-        lnc_qstore16(_mm256_add_epi32(c0, d0), _mm256_add_epi32(c1, d1), mult, _mm256_set1_ps(lo),
-                     _mm256_set1_ps(hi), _mm256_set1_epi32(q->y_zp), q->y_signed, y, nch);
-    } else if (nch <= 8) {
-        /* Half panel: 8 channels. */
-        const uint16_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);
-        __m256i c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;
+    {
+        const __m256i ones = _mm256_set1_epi16(1); /* unused with VNNI */
         const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
         const __m256i vz = _mm256_set1_epi32(q->y_zp);
-        long k;
-        uint8_t t[16];
-        for (k = 0; k < KP; k++) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + k * 16));
-            c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_set1_epi32((int)lnc_qpair(p0, k)), w0));
-            c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_set1_epi32((int)lnc_qpair(p1, k)), w0));
-            c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(_mm256_set1_epi32((int)lnc_qpair(p2, k)), w0));
-            c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(_mm256_set1_epi32((int)lnc_qpair(p3, k)), w0));
-            c4 = _mm256_add_epi32(c4, _mm256_madd_epi16(_mm256_set1_epi32((int)lnc_qpair(p4, k)), w0));
-            c5 = _mm256_add_epi32(c5, _mm256_madd_epi16(_mm256_set1_epi32((int)lnc_qpair(p5, k)), w0));
-        }
+        const __m256i vz16 = _mm256_set1_epi16((short)q->y_zp);
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+        (void)ones;
+        if (nr == 1) {
+            /* One row (a classifier on one pixel): bound by the weight stream. */
+            const uint8_t *p0 = a[0];
+            __m256i c0 = b0, c1 = b1, d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
+            for (g = 0; g + 2 <= G; g += 2) {
+                const __m256i x0 = _mm256_set1_epi32((int)lnc_qld4(p0 + 4 * g));
+                const __m256i x1 = _mm256_set1_epi32((int)lnc_qld4(p0 + 4 * g + 4));
+                const uint32_t *wp = w + g * LNC_QNR;
+                c0 = lnc_qdot(c0, x0, _mm256_loadu_si256((const __m256i *)wp), ones);
+                c1 = lnc_qdot(c1, x0, _mm256_loadu_si256((const __m256i *)(wp + 8)), ones);
+                d0 = lnc_qdot(d0, x1, _mm256_loadu_si256((const __m256i *)(wp + 16)), ones);
+                d1 = lnc_qdot(d1, x1, _mm256_loadu_si256((const __m256i *)(wp + 24)), ones);
+            }
+#define LNC_QSTEP1(OFF, WP)                                                               \
+    {                                                                                     \
+        const __m256i x0 = _mm256_set1_epi32((int)lnc_qld4(p0 + (OFF)));                \
+        c0 = lnc_qdot(c0, x0, _mm256_loadu_si256((const __m256i *)(WP)), ones);          \
+        c1 = lnc_qdot(c1, x0, _mm256_loadu_si256((const __m256i *)((WP) + 8)), ones);    \
+    }
+            for (; g < G; g++) LNC_QSTEP1(4 * g, w + g * LNC_QNR)
+            for (e = 0; e < E; e++) LNC_QSTEP1(4 * (long)ex[e * 17], ex + e * 17 + 1)
+#undef LNC_QSTEP1
+            lnc_qstore16(_mm256_add_epi32(c0, d0), _mm256_add_epi32(c1, d1), mult, vhi, vz16,
+                         q->y_signed, y, nch);
+        } else if (nch <= 8) {
+            /* Half panel: 8 channels. */
+            const uint8_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
+            __m256i c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;
+            uint8_t t[16];
+#define LNC_QSTEP8(OFF, WP)                                                                     \
+    {                                                                                           \
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(WP));                         \
+        const long o_ = (OFF);                                                                  \
+        c0 = lnc_qdot(c0, _mm256_set1_epi32((int)lnc_qld4(p0 + o_)), w0, ones);                 \
+        c1 = lnc_qdot(c1, _mm256_set1_epi32((int)lnc_qld4(p1 + o_)), w0, ones);                 \
+        c2 = lnc_qdot(c2, _mm256_set1_epi32((int)lnc_qld4(p2 + o_)), w0, ones);                 \
+        c3 = lnc_qdot(c3, _mm256_set1_epi32((int)lnc_qld4(p3 + o_)), w0, ones);                 \
+        c4 = lnc_qdot(c4, _mm256_set1_epi32((int)lnc_qld4(p4 + o_)), w0, ones);                 \
+        c5 = lnc_qdot(c5, _mm256_set1_epi32((int)lnc_qld4(p5 + o_)), w0, ones);                 \
+    }
+            for (g = 0; g < G; g++) LNC_QSTEP8(4 * g, w + g * LNC_QNR)
+            for (e = 0; e < E; e++) LNC_QSTEP8(4 * (long)ex[e * 17], ex + e * 17 + 1)
+#undef LNC_QSTEP8
 #define LNC_QST8(C, R)                                                        \
     if (nr > R) {                                                             \
         lnc_qstore8(C, mult, vlo, vhi, vz, q->y_signed, t);                   \
         memcpy(y + R * ldy, t, (size_t)nch);                                  \
     }
-        LNC_QST8(c0, 0)
-        LNC_QST8(c1, 1)
-        LNC_QST8(c2, 2)
-        LNC_QST8(c3, 3)
-        LNC_QST8(c4, 4)
-        LNC_QST8(c5, 5)
+            LNC_QST8(c0, 0)
+            LNC_QST8(c1, 1)
+            LNC_QST8(c2, 2)
+            LNC_QST8(c3, 3)
+            LNC_QST8(c4, 4)
+            LNC_QST8(c5, 5)
 #undef LNC_QST8
-    } else {
-        const uint16_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);
-        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
-        __m256i c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;
-        __m256i c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
-        const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-        const __m256i vz = _mm256_set1_epi32(q->y_zp);
-        long k;
-        for (k = 0; k < KP; k++) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + k * 16));
-            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + k * 16 + 8));
-            __m256i x;
+        } else {
+            const uint8_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
+            __m256i c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;
+            __m256i c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
 #define LNC_QROW(P, C0, C1)                                       \
-    x = _mm256_set1_epi32((int)lnc_qpair(P, k));                  \
-    C0 = _mm256_add_epi32(C0, _mm256_madd_epi16(x, w0));          \
-    C1 = _mm256_add_epi32(C1, _mm256_madd_epi16(x, w1));
-            LNC_QROW(p0, c00, c01)
-            LNC_QROW(p1, c10, c11)
-            LNC_QROW(p2, c20, c21)
-            LNC_QROW(p3, c30, c31)
-            LNC_QROW(p4, c40, c41)
-            LNC_QROW(p5, c50, c51)
+    x = _mm256_set1_epi32((int)lnc_qld4((P) + o_));               \
+    C0 = lnc_qdot(C0, x, w0, ones);                               \
+    C1 = lnc_qdot(C1, x, w1, ones);
+#define LNC_QSTEP16(OFF, WP)                                                 \
+    {                                                                        \
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(WP));      \
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)((WP) + 8)); \
+        const long o_ = (OFF);                                               \
+        __m256i x;                                                           \
+        LNC_QROW(p0, c00, c01)                                               \
+        LNC_QROW(p1, c10, c11)                                               \
+        LNC_QROW(p2, c20, c21)                                               \
+        LNC_QROW(p3, c30, c31)                                               \
+        LNC_QROW(p4, c40, c41)                                               \
+        LNC_QROW(p5, c50, c51)                                               \
+    }
+            for (g = 0; g < G; g++) LNC_QSTEP16(4 * g, w + g * LNC_QNR)
+            for (e = 0; e < E; e++) LNC_QSTEP16(4 * (long)ex[e * 17], ex + e * 17 + 1)
+#undef LNC_QSTEP16
 #undef LNC_QROW
+            lnc_qstore16(c00, c01, mult, vhi, vz16, q->y_signed, y, nch);
+            if (nr > 1) lnc_qstore16(c10, c11, mult, vhi, vz16, q->y_signed, y + ldy, nch);
+            if (nr > 2) lnc_qstore16(c20, c21, mult, vhi, vz16, q->y_signed, y + 2 * ldy, nch);
+            if (nr > 3) lnc_qstore16(c30, c31, mult, vhi, vz16, q->y_signed, y + 3 * ldy, nch);
+            if (nr > 4) lnc_qstore16(c40, c41, mult, vhi, vz16, q->y_signed, y + 4 * ldy, nch);
+            if (nr > 5) lnc_qstore16(c50, c51, mult, vhi, vz16, q->y_signed, y + 5 * ldy, nch);
         }
-        lnc_qstore16(c00, c01, mult, vlo, vhi, vz, q->y_signed, y, nch);
-        if (nr > 1) lnc_qstore16(c10, c11, mult, vlo, vhi, vz, q->y_signed, y + ldy, nch);
-        if (nr > 2) lnc_qstore16(c20, c21, mult, vlo, vhi, vz, q->y_signed, y + 2 * ldy, nch);
-        if (nr > 3) lnc_qstore16(c30, c31, mult, vlo, vhi, vz, q->y_signed, y + 3 * ldy, nch);
-        if (nr > 4) lnc_qstore16(c40, c41, mult, vlo, vhi, vz, q->y_signed, y + 4 * ldy, nch);
-        if (nr > 5) lnc_qstore16(c50, c51, mult, vlo, vhi, vz, q->y_signed, y + 5 * ldy, nch);
     }
 #elif defined(LNC_QNEON)
     {
+        /* Signed activations s = u ^ 0x80 = u - 128: acc = bias + 128 * csum + sum s * w. */
         int32x4_t c[LNC_QMR][4];
-        long k, r;
-        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
-        const int32x4_t b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
+        long r;
+        int u;
         const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
         const int32x4_t vz = vdupq_n_s32(q->y_zp);
-        for (r = 0; r < LNC_QMR; r++) {
-            c[r][0] = b0; c[r][1] = b1; c[r][2] = b2; c[r][3] = b3;
+#if defined(__ARM_FEATURE_DOTPROD)
+        for (r = 0; r < LNC_QMR; r++)
+            for (u = 0; u < 4; u++) c[r][u] = vdupq_n_s32(0);
+#define LNC_QSTEPN(OFF, WP)                                                                  \
+    {                                                                                        \
+        const int8_t *wb_ = (const int8_t *)(const void *)(WP);                              \
+        const int8x16_t w0 = vld1q_s8(wb_), w1 = vld1q_s8(wb_ + 16);                         \
+        const int8x16_t w2 = vld1q_s8(wb_ + 32), w3 = vld1q_s8(wb_ + 48);                    \
+        for (r = 0; r < LNC_QMR; r++) {                                                      \
+            const int8x16_t av =                                                             \
+                vreinterpretq_s8_u32(vdupq_n_u32(lnc_qld4(a[r] + (OFF)) ^ 0x80808080u));     \
+            c[r][0] = vdotq_s32(c[r][0], w0, av);                                            \
+            c[r][1] = vdotq_s32(c[r][1], w1, av);                                            \
+            c[r][2] = vdotq_s32(c[r][2], w2, av);                                            \
+            c[r][3] = vdotq_s32(c[r][3], w3, av);                                            \
+        }                                                                                    \
+    }
+        for (g = 0; g < G; g++) LNC_QSTEPN(4 * g, w + g * LNC_QNR)
+        for (e = 0; e < E; e++) LNC_QSTEPN(4 * (long)ex[e * 17], ex + e * 17 + 1)
+#undef LNC_QSTEPN
+#else
+        {
+            /* Pairwise int32 partial sums: p[r][h] = (ch 2h: k01, k23, ch 2h+1: k01, k23). */
+            int32x4_t p[LNC_QMR][8];
+            int h;
+            for (r = 0; r < LNC_QMR; r++)
+                for (h = 0; h < 8; h++) p[r][h] = vdupq_n_s32(0);
+#define LNC_QSTEPN(OFF, WP)                                                                  \
+    {                                                                                        \
+        const int8_t *wb_ = (const int8_t *)(const void *)(WP);                              \
+        for (r = 0; r < nr; r++) {                                                           \
+            const int8x8_t av =                                                              \
+                vreinterpret_s8_u32(vdup_n_u32(lnc_qld4(a[r] + (OFF)) ^ 0x80808080u));       \
+            for (h = 0; h < 8; h++)                                                          \
+                p[r][h] = vpadalq_s16(p[r][h], vmull_s8(vld1_s8(wb_ + 8 * h), av));          \
+        }                                                                                    \
+    }
+            for (g = 0; g < G; g++) LNC_QSTEPN(4 * g, w + g * LNC_QNR)
+            for (e = 0; e < E; e++) LNC_QSTEPN(4 * (long)ex[e * 17], ex + e * 17 + 1)
+#undef LNC_QSTEPN
+            for (r = 0; r < LNC_QMR; r++)
+                for (u = 0; u < 4; u++) c[r][u] = vpaddq_s32(p[r][2 * u], p[r][2 * u + 1]);
         }
-        for (k = 0; k < KP; k++) {
-            /* 16 words (lo: k even, hi: k odd) de-interleaved: val[0] even k, val[1] odd k. */
-            const int16x8x2_t w0 = vld2q_s16((const int16_t *)(const void *)(w + k * 16));
-            const int16x8x2_t w1 = vld2q_s16((const int16_t *)(const void *)(w + k * 16 + 8));
-            for (r = 0; r < LNC_QMR; r++) {
-                const int16x4_t av = vreinterpret_s16_u32(
-                    vdup_n_u32((uint32_t)a[r][2 * k] | ((uint32_t)a[r][2 * k + 1] << 16)));
-                c[r][0] = vmlal_lane_s16(c[r][0], vget_low_s16(w0.val[0]), av, 0);
-                c[r][1] = vmlal_lane_s16(c[r][1], vget_high_s16(w0.val[0]), av, 0);
-                c[r][2] = vmlal_lane_s16(c[r][2], vget_low_s16(w1.val[0]), av, 0);
-                c[r][3] = vmlal_lane_s16(c[r][3], vget_high_s16(w1.val[0]), av, 0);
-                c[r][0] = vmlal_lane_s16(c[r][0], vget_low_s16(w0.val[1]), av, 1);
-                c[r][1] = vmlal_lane_s16(c[r][1], vget_high_s16(w0.val[1]), av, 1);
-                c[r][2] = vmlal_lane_s16(c[r][2], vget_low_s16(w1.val[1]), av, 1);
-                c[r][3] = vmlal_lane_s16(c[r][3], vget_high_s16(w1.val[1]), av, 1);
-            }
-        }
+#endif
         for (r = 0; r < nr; r++) {
-            int16x4_t h[4];
+            int16x4_t hh[4];
             uint8_t t[16];
-            int u;
             for (u = 0; u < 4; u++) {
-                float32x4_t f = vmulq_f32(vcvtq_f32_s32(c[r][u]), vld1q_f32(mult + 4 * u));
+                const int32x4_t b = vaddq_s32(vld1q_s32(bias + 4 * u),
+                                              vshlq_n_s32(vld1q_s32(csum + 4 * u), 7));
+                float32x4_t f = vmulq_f32(vcvtq_f32_s32(vaddq_s32(c[r][u], b)),
+                                          vld1q_f32(mult + 4 * u));
                 f = vminq_f32(vmaxq_f32(f, vlo), vhi);
-                h[u] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), vz));
+                hh[u] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), vz));
             }
             {
-                const int16x8_t h0 = vcombine_s16(h[0], h[1]), h1 = vcombine_s16(h[2], h[3]);
+                const int16x8_t h0 = vcombine_s16(hh[0], hh[1]), h1 = vcombine_s16(hh[2], hh[3]);
                 if (q->y_signed) {
                     vst1q_s8((int8_t *)(void *)t, vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1)));
                 } else {
@@ -351,21 +403,21 @@ static void lnc_qmk(long KP, const uint16_t *const *a, const uint32_t *w, const 
 #else
     {
         uint32_t acc[LNC_QMR][LNC_QNR];
-        long k, r, jj;
+        long r, jj;
+        int t;
         for (r = 0; r < LNC_QMR; r++)
             for (jj = 0; jj < LNC_QNR; jj++) acc[r][jj] = (uint32_t)bias[jj];
-        for (k = 0; k < KP; k++) {
-            int32_t wl[LNC_QNR], wh[LNC_QNR];
-            for (jj = 0; jj < LNC_QNR; jj++) {
-                wl[jj] = lnc_s16(w[k * LNC_QNR + jj]);
-                wh[jj] = lnc_s16(w[k * LNC_QNR + jj] >> 16);
-            }
-            for (r = 0; r < nr; r++) {
-                const int32_t al = lnc_s16(a[r][2 * k]), ah = lnc_s16(a[r][2 * k + 1]);
-                for (jj = 0; jj < LNC_QNR; jj++)
-                    acc[r][jj] += (uint32_t)(al * wl[jj] + ah * wh[jj]);
-            }
-        }
+#define LNC_QSTEPC(OFF, WP)                                                          \
+    for (jj = 0; jj < LNC_QNR; jj++) {                                               \
+        const uint32_t wv = (WP)[jj];                                                \
+        for (t = 0; t < 4; t++) {                                                    \
+            const int32_t wt = (int32_t)((wv >> (8 * t)) & 0xffu) - (int32_t)((wv >> (8 * t)) & 0x80u) * 2; \
+            for (r = 0; r < nr; r++) acc[r][jj] += (uint32_t)((int32_t)a[r][(OFF) + t] * wt); \
+        }                                                                            \
+    }
+        for (g = 0; g < G; g++) LNC_QSTEPC(4 * g, w + g * LNC_QNR)
+        for (e = 0; e < E; e++) LNC_QSTEPC(4 * (long)ex[e * 17], ex + e * 17 + 1)
+#undef LNC_QSTEPC
         for (r = 0; r < nr; r++)
             for (jj = 0; jj < nch; jj++)
                 y[r * ldy + jj] = lnc_rq1(acc[r][jj], mult[jj], lo, hi, q->y_zp);
@@ -376,8 +428,9 @@ static void lnc_qmk(long KP, const uint16_t *const *a, const uint32_t *w, const 
 static void lnc_qg_part(void *ctx, int part, int tid) {
     const lnc_qg_job *j = (const lnc_qg_job *)ctx;
     const lnc_conv *g = j->g;
-    const long KP = j->KP;
-    uint16_t *a = j->tmp + (long)tid * LNC_QROWS * 2 * KP;
+    const long *xs = j->xs;
+    const long G = j->G;
+    uint8_t *a = j->direct ? NULL : j->tmp + (long)tid * LNC_QROWS * 4 * G;
     long p0 = 0, p1 = j->npix, q0 = 0, q1 = j->panels, pb, grp, qi, r;
     if (j->by_pixels)
         lnc_qchunk(j->npix, j->parts, part, LNC_QMR, &p0, &p1);
@@ -386,11 +439,17 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
     for (pb = p0; pb < p1; pb += LNC_QROWS) {
         const long rows = LNC_QMIN(LNC_QROWS, p1 - pb);
         for (grp = 0; grp < g->group; grp++) {
+            const uint8_t *rp[LNC_QROWS];
             {
                 const long plane = g->oh * g->ow;
                 long n = pb / plane, oh = (pb % plane) / g->ow, ow = pb % g->ow;
                 for (r = 0; r < rows; r++) {
-                    lnc_qgather(j, n, oh, ow, grp, a + r * 2 * KP);
+                    if (j->direct) {
+                        rp[r] = j->x + n * xs[0] + oh * xs[2] + ow * xs[3];
+                    } else {
+                        lnc_qgather(j, n, oh, ow, grp, a + r * 4 * G);
+                        rp[r] = a + r * 4 * G;
+                    }
                     if (++ow == g->ow) {
                         ow = 0;
                         if (++oh == g->oh) { oh = 0; n++; }
@@ -399,17 +458,18 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
             }
             for (qi = q0; qi < q1; qi++) {
                 const long pan = grp * j->panels + qi;
-                const uint32_t *wq = j->w + pan * KP * LNC_QNR;
+                const uint32_t *wq = j->w + j->w[pan];
                 const long ch0 = grp * j->mpg + qi * LNC_QNR;
                 const long nch = LNC_QMIN(LNC_QNR, j->mpg - qi * LNC_QNR);
                 long rb;
                 for (rb = 0; rb < rows; rb += LNC_QMR) {
                     const long nr = LNC_QMIN(LNC_QMR, rows - rb);
-                    const uint16_t *ap[LNC_QMR];
+                    const uint8_t *ap[LNC_QMR];
                     int i;
-                    for (i = 0; i < LNC_QMR; i++) ap[i] = a + (rb + LNC_QMIN(i, nr - 1)) * 2 * KP;
-                    lnc_qmk(KP, ap, wq, j->q->bias + pan * LNC_QNR, j->q->mult + pan * LNC_QNR,
-                            j->q, j->y + (pb + rb) * g->ldy + ch0, g->ldy, nr, nch);
+                    for (i = 0; i < LNC_QMR; i++) ap[i] = rp[rb + LNC_QMIN(i, nr - 1)];
+                    lnc_qmk(G, ap, wq, j->q->bias + pan * LNC_QNR, j->q->csum + pan * LNC_QNR,
+                            j->q->mult + pan * LNC_QNR, j->q, j->y + (pb + rb) * g->ldy + ch0,
+                            g->ldy, nr, nch);
                 }
             }
         }
@@ -417,7 +477,7 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
 }
 
 void lnc_qconv_gemm(const lnc_conv *g, const long *xs, const uint8_t *x, const uint32_t *w,
-                    const lnc_qparams *q, uint8_t *y, uint16_t *tmp) {
+                    const lnc_qparams *q, uint8_t *y, uint8_t *tmp) {
     lnc_qg_job j;
     int t = lnc_pool_threads();
     j.g = g; j.xs = xs; j.x = x; j.w = w; j.q = q; j.y = y; j.tmp = tmp;
@@ -425,10 +485,11 @@ void lnc_qconv_gemm(const lnc_conv *g, const long *xs, const uint8_t *x, const u
     j.cpg = g->c / g->group;
     j.mpg = g->m / g->group;
     j.K = g->kh * g->kw * j.cpg;
-    j.KP = (j.K + 1) / 2;
+    j.G = (j.K + 3) / 4;
     j.panels = (j.mpg + LNC_QNR - 1) / LNC_QNR;
     j.pw = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
            g->group == 1 && xs[1] == 1;
+    j.direct = LNC_QGEMM_DIRECT(j.pw, q->x_signed, j.K);
     /* Few pixels: split the weight panels (each thread streams a part of the weights). */
     j.by_pixels = j.npix >= (long)LNC_QROWS * t || j.panels * g->group < 2 * t || g->group > 1;
     j.parts = 1;
@@ -605,6 +666,189 @@ static void lnc_qdw_interior(const lnc_conv *g, const lnc_qparams *q, const uint
         }
     }
 }
+
+/* One int16 column of 16 channels, raw x (x_zp outside the input, 0 <= col < W). */
+LNC_QINLINE __m256i lnc_qdw_col(const uint8_t *xr, long col, long W, long ldx, __m256i z16,
+                                const int sg) {
+    __m128i b;
+    if (col < 0 || col >= W) return z16;
+    b = _mm_loadu_si128((const __m128i *)(xr + col * ldx));
+    return sg ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b);
+}
+
+/* Columns (col, col + 1) of one input row as madd pairs: lo = channels 0-3, 8-11, hi = 4-7,
+ * 12-15 (the depthwise packing order). */
+LNC_QINLINE void lnc_qdw_pair(const uint8_t *xr, long col, long W, long ldx, __m256i z16,
+                              const int sg, __m256i *lo, __m256i *hi) {
+    __m256i u, v;
+    if (col >= 0 && col + 1 < W) {
+        const __m128i b0 = _mm_loadu_si128((const __m128i *)(xr + col * ldx));
+        const __m128i b1 = _mm_loadu_si128((const __m128i *)(xr + (col + 1) * ldx));
+        u = sg ? _mm256_cvtepi8_epi16(b0) : _mm256_cvtepu8_epi16(b0);
+        v = sg ? _mm256_cvtepi8_epi16(b1) : _mm256_cvtepu8_epi16(b1);
+    } else {
+        u = lnc_qdw_col(xr, col, W, ldx, z16, sg);
+        v = lnc_qdw_col(xr, col + 1, W, ldx, z16, sg);
+    }
+    *lo = _mm256_unpacklo_epi16(u, v);
+    *hi = _mm256_unpackhi_epi16(u, v);
+}
+
+/* Requantize and store 16 channels (a0: 0-3, 8-11; a1: 4-7, 12-15). `nc`: |mult| <= 1/4, so
+ * |acc * mult| <= 2^29 converts without overflow and saturating packs (int32 -> int16, + y_zp
+ * saturating, -> 8 bits) equal the clamp: round(clamp(v)) == clamp(round(v)) for integer
+ * bounds, and saturating twice to int16 first changes nothing once the 8-bit range is applied. */
+LNC_QINLINE void lnc_qdw_st16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m256 vlo,
+                              __m256 vhi, __m256i vyz, const int nc, const int ys, uint8_t *y) {
+    __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), m0);
+    __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), m1);
+    __m256i pk;
+    __m128i b;
+    if (!nc) {
+        f0 = _mm256_min_ps(_mm256_max_ps(f0, vlo), vhi);
+        f1 = _mm256_min_ps(_mm256_max_ps(f1, vlo), vhi);
+    }
+    pk = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vyz);
+    b = ys ? _mm_packs_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1))
+           : _mm_packus_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1));
+    _mm_storeu_si128((__m128i *)y, b);
+}
+
+/* 3x3 depthwise, dilation 1, stride (1 or 2) in both directions: one output row, every
+ * output pixel (padding included), channels [0, C & ~15). `xr[r]`: input row of kernel row r
+ * (any valid row when `rok[r]` is 0: its weights are then zero). Each input row is read as
+ * pairs of columns (base + 2j, base + 2j + 1), base = -pl, converted once per output row:
+ * stride 1: output 2j = H(j).(w0, w1) + H(j+1).(w2, 0), 2j+1 = H(j).(0, w0) + H(j+1).(w1, w2);
+ * stride 2: output j = H(j).(w0, w1) + H(j+1).(w2, 0). Exact: the same int32 products. */
+LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
+                              const uint8_t *const *xr, const int *rok, uint8_t *yrow,
+                              const int sg, const int ys, const int s2) {
+    const long C = g->c, W = g->w, OW = g->ow, ldx = g->ldx, ldy = g->ldy, base = -g->pl;
+    const __m256i z16 = _mm256_set1_epi16((short)q->x_zp), vyz = _mm256_set1_epi16((short)q->y_zp);
+    const int32_t *bias_in = (const int32_t *)(const void *)(q->mult + C);
+    const __m256i lo16 = _mm256_set1_epi32(0xffff);
+    float lo, hi;
+    __m256 vlo, vhi;
+    long c, ow;
+    lnc_qbounds(q, &lo, &hi);
+    vlo = _mm256_set1_ps(lo);
+    vhi = _mm256_set1_ps(hi);
+    for (c = 0; c + 16 <= C; c += 16) {
+        /* wv[r][v][h]: kernel row r, v = (w0, w1), (w2, 0), (0, w0), (w1, w2); half h. */
+        __m256i wv[3][4][2];
+        __m256i h0a, h0b, h1a, h1b, h2a, h2b;
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bias_in + c));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias_in + c + 8));
+        const __m256 m0 = _mm256_loadu_ps(q->mult + c), m1 = _mm256_loadu_ps(q->mult + c + 8);
+        const __m256 quarter = _mm256_set1_ps(0.25f), nosign = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+        const int nc = _mm256_movemask_ps(_mm256_and_ps(
+                           _mm256_cmp_ps(_mm256_and_ps(m0, nosign), quarter, _CMP_LE_OQ),
+                           _mm256_cmp_ps(_mm256_and_ps(m1, nosign), quarter, _CMP_LE_OQ))) == 0xff;
+        const uint8_t *x0 = xr[0] + c, *x1 = xr[1] + c, *x2 = xr[2] + c;
+        uint8_t *yp = yrow + c;
+        int h, r, v;
+        for (h = 0; h < 2; h++) {
+            const __m256i p0 = _mm256_loadu_si256((const __m256i *)(w + 0 * C + c + 8 * h));
+            const __m256i p1 = _mm256_loadu_si256((const __m256i *)(w + 1 * C + c + 8 * h));
+            const __m256i p2 = _mm256_loadu_si256((const __m256i *)(w + 2 * C + c + 8 * h));
+            const __m256i p3 = _mm256_loadu_si256((const __m256i *)(w + 3 * C + c + 8 * h));
+            const __m256i p4 = _mm256_loadu_si256((const __m256i *)(w + 4 * C + c + 8 * h));
+            wv[0][0][h] = p0;
+            wv[0][1][h] = _mm256_and_si256(p1, lo16);
+            wv[0][2][h] = _mm256_slli_epi32(p0, 16);
+            wv[0][3][h] = _mm256_or_si256(_mm256_srli_epi32(p0, 16), _mm256_slli_epi32(p1, 16));
+            wv[1][0][h] = _mm256_or_si256(_mm256_srli_epi32(p1, 16), _mm256_slli_epi32(p2, 16));
+            wv[1][1][h] = _mm256_srli_epi32(p2, 16);
+            wv[1][2][h] = _mm256_andnot_si256(lo16, p1);
+            wv[1][3][h] = p2;
+            wv[2][0][h] = p3;
+            wv[2][1][h] = p4;
+            wv[2][2][h] = _mm256_slli_epi32(p3, 16);
+            wv[2][3][h] = _mm256_or_si256(_mm256_srli_epi32(p3, 16), _mm256_slli_epi32(p4, 16));
+        }
+        /* A kernel row outside the input reads another row with zero weights; bias_in assumed
+         * x_zp there: add x_zp * (w0 + w1 + w2) back. */
+        for (r = 0; r < 3; r++)
+            if (!rok[r]) {
+                b0 = _mm256_add_epi32(b0, _mm256_add_epi32(_mm256_madd_epi16(z16, wv[r][0][0]), _mm256_madd_epi16(z16, wv[r][1][0])));
+                b1 = _mm256_add_epi32(b1, _mm256_add_epi32(_mm256_madd_epi16(z16, wv[r][0][1]), _mm256_madd_epi16(z16, wv[r][1][1])));
+                for (v = 0; v < 4; v++) wv[r][v][0] = wv[r][v][1] = _mm256_setzero_si256();
+            }
+        lnc_qdw_pair(x0, base, W, ldx, z16, sg, &h0a, &h0b);
+        lnc_qdw_pair(x1, base, W, ldx, z16, sg, &h1a, &h1b);
+        lnc_qdw_pair(x2, base, W, ldx, z16, sg, &h2a, &h2b);
+        if (!s2) {
+            for (ow = 0; ow < OW; ow += 2, yp += 2 * ldy) {
+                const long col = base + ow + 2;
+                __m256i ea = b0, eb = b1, oa = b0, ob = b1, na, nb;
+#define LNC_QDW3_S1(X, R, HA, HB)                                                              \
+    lnc_qdw_pair(X, col, W, ldx, z16, sg, &na, &nb);                                           \
+    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(HA, wv[R][0][0]));                             \
+    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(HB, wv[R][0][1]));                             \
+    oa = _mm256_add_epi32(oa, _mm256_madd_epi16(HA, wv[R][2][0]));                             \
+    ob = _mm256_add_epi32(ob, _mm256_madd_epi16(HB, wv[R][2][1]));                             \
+    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(na, wv[R][1][0]));                             \
+    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(nb, wv[R][1][1]));                             \
+    oa = _mm256_add_epi32(oa, _mm256_madd_epi16(na, wv[R][3][0]));                             \
+    ob = _mm256_add_epi32(ob, _mm256_madd_epi16(nb, wv[R][3][1]));                             \
+    HA = na;                                                                                   \
+    HB = nb
+                LNC_QDW3_S1(x0, 0, h0a, h0b);
+                LNC_QDW3_S1(x1, 1, h1a, h1b);
+                LNC_QDW3_S1(x2, 2, h2a, h2b);
+#undef LNC_QDW3_S1
+                lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
+                if (ow + 1 < OW) lnc_qdw_st16(oa, ob, m0, m1, vlo, vhi, vyz, nc, ys, yp + ldy);
+            }
+        } else {
+            for (ow = 0; ow < OW; ow++, yp += ldy) {
+                const long col = base + 2 * ow + 2;
+                __m256i ea = b0, eb = b1, na, nb;
+#define LNC_QDW3_S2(X, R, HA, HB)                                                              \
+    lnc_qdw_pair(X, col, W, ldx, z16, sg, &na, &nb);                                           \
+    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(HA, wv[R][0][0]));                             \
+    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(HB, wv[R][0][1]));                             \
+    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(na, wv[R][1][0]));                             \
+    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(nb, wv[R][1][1]));                             \
+    HA = na;                                                                                   \
+    HB = nb
+                LNC_QDW3_S2(x0, 0, h0a, h0b);
+                LNC_QDW3_S2(x1, 1, h1a, h1b);
+                LNC_QDW3_S2(x2, 2, h2a, h2b);
+#undef LNC_QDW3_S2
+                lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
+            }
+        }
+    }
+}
+
+/* Output row of a 3x3 kernel (kw == 3, dw == 1, sw 1 or 2) whose first kernel row is input row
+ * ih0 of image `xi`; 0 (nothing done) when no kernel row is inside the input. */
+static int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
+                            const uint8_t *xi, long ih0, uint8_t *yrow) {
+    const uint8_t *xr[3];
+    int rok[3], r;
+    const int s2 = g->sw == 2;
+    long ihv = -1;
+    for (r = 0; r < 3; r++) {
+        const long ih = ih0 + r * g->dh;
+        rok[r] = ih >= 0 && ih < g->h;
+        if (rok[r]) ihv = ih;
+    }
+    if (ihv < 0) return 0;
+    for (r = 0; r < 3; r++) xr[r] = xi + (rok[r] ? ih0 + r * g->dh : ihv) * g->w * g->ldx;
+    switch (q->x_signed * 4 + q->y_signed * 2 + s2) {
+    case 0: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 0, 0); break;
+    case 1: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 0, 1); break;
+    case 2: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 1, 0); break;
+    case 3: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 1, 1); break;
+    case 4: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 0, 0); break;
+    case 5: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 0, 1); break;
+    case 6: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 1, 0); break;
+    default: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 1, 1); break;
+    }
+    return 1;
+}
 #endif
 
 static void lnc_qdw_part(void *ctx, int part, int tid) {
@@ -624,7 +868,13 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
 #if defined(LNC_QAVX2)
         {
             const long ih0 = oh * g->sh - g->pt;
-            if (T <= 10 && C >= 16 && ih0 >= 0 && ih0 + (g->kh - 1) * g->dh < g->h) {
+            if (T == 9 && g->kw == 3 && g->dw == 1 && (g->sw == 1 || g->sw == 2) && C >= 16 &&
+                lnc_qdw3_fullrow(g, q, j->w, j->x + n * g->h * g->w * g->ldx, ih0,
+                                 j->y + row * g->ow * g->ldy)) {
+                iv0 = 0;
+                iv1 = g->ow;
+                cfast = C & ~15L;
+            } else if (T <= 10 && C >= 16 && ih0 >= 0 && ih0 + (g->kh - 1) * g->dh < g->h) {
                 long off[10], t;
                 iv0 = 0;
                 while (iv0 < g->ow && iv0 * g->sw - g->pl < 0) iv0++;

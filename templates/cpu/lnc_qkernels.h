@@ -9,15 +9,24 @@
  * Rounding is the FPU's round-to-nearest-even (the default mode; do not change it).
  * Integer tensors are bytes (u8 or i8, `*_signed` says which), pixel-major like the float
  * ones. Weights are packed by lnc (`w - w_zp` already subtracted):
- *   GEMM (pointwise and gathered convolutions): [group][panel][K2/2][LNC_QNR] uint32, each
- *     word a pair of int16 (k even in the low half, k odd in the high half), K = (ky, kx, c)
- *     per group padded with zeros to K2 (even); channels of a panel padded with zeros;
+ *   GEMM (pointwise and gathered convolutions): the words start with one offset (in words,
+ *     from the start) per [group][panel]; a panel is G = ceil(K/4) groups of LNC_QNR words,
+ *     word j of group g holding the int8 weights of channel j for k = 4g..4g+3 (byte t =
+ *     k 4g+t, zeros past K and past the panel's channels), K = (ky, kx, c) per group; then
+ *     a count E and E split-off parts of 1 + LNC_QNR words (group index, then a group of
+ *     weights as above) whose sum with the main groups is the weight. lnc splits a weight
+ *     pair (k 2i, 2i+1 of a channel) off into parts until every pair satisfies
+ *     255 * max(sum of positive weights, -sum of negative weights) <= 32767, so
+ *     `vpmaddubsw` on u8 activations never saturates (and every weight fits int8).
+ *     Activations enter as u = x ^ 0x80 for i8 (x + 128), u = x for u8; bias[m] already
+ *     holds - (x_zp + 128*signed) * csum[m], csum[m] = sum_k (w - w_zp[m]);
  *   depthwise: [ceil(kh*kw/2)][C] uint32, pairs of int16 over taps (t even low, t odd
  *     high, a missing last tap 0); channels of full blocks of 16 in the order
  *     [0-3, 8-11, 4-7, 12-15], the rest in order (lnc_dwpos in lnc_qkernels.c).
- * bias / mult: GEMM [group][panel][LNC_QNR] (zero padded), depthwise [C] in the depthwise
- * channel order, followed (depthwise only) by [C] int32 bias - x_zp * sum_t w_t used for
- * interior pixels of 3x3 kernels, which read x without subtracting x_zp.
+ * bias / mult / csum: GEMM [group][panel][LNC_QNR] (zero padded); depthwise bias and
+ * mult [C] in the depthwise channel order, followed (depthwise only) by [C] int32
+ * bias - x_zp * sum_t w_t used for interior pixels of 3x3 kernels, which read x without
+ * subtracting x_zp; csum is NULL for depthwise.
  * Depthwise kernels have at most 64 taps.
  */
 #ifndef LNC_QKERNELS_H
@@ -36,14 +45,20 @@ typedef struct lnc_qparams {
     int x_signed, y_signed;
     const int32_t *bias;
     const float *mult;
+    const int32_t *csum;
 } lnc_qparams;
 
-/* Convolution as a GEMM over packed int16 activation tiles: tiles of LNC_QROWS output
- * pixels are gathered (receptive fields, `x - x_zp`, zeros for padding) into `tmp`
- * (threads * LNC_QROWS * K2 uint16) and multiplied by the packed weights with a
- * LNC_QMR x LNC_QNR register tile. `xs`: element strides of x (n, c, h, w), any layout. */
+/* Whether lnc_qconv_gemm reads pointwise rows in place (u8, K a multiple of 4) instead
+ * of gathering them into `tmp` (lnc's plan allocates `tmp` exactly when this is 0). */
+#define LNC_QGEMM_DIRECT(pw, x_signed, K) ((pw) && !(x_signed) && (K) % 4 == 0)
+
+/* Convolution as a GEMM: tiles of LNC_QROWS output pixels, each row the receptive field
+ * as 4*ceil(K/4) bytes (pointwise u8 rows in place, otherwise gathered into `tmp`,
+ * threads * LNC_QROWS * 4*ceil(K/4) bytes), times the packed weights with a
+ * LNC_QMR x LNC_QNR register tile of 4-byte dot products (AVX2 vpmaddubsw, VNNI vpdpbusd,
+ * NEON sdot, or portable C). `xs`: element strides of x (n, c, h, w), any layout. */
 void lnc_qconv_gemm(const lnc_conv *g, const long *xs, const uint8_t *x, const uint32_t *w,
-                    const lnc_qparams *q, uint8_t *y, uint16_t *tmp);
+                    const lnc_qparams *q, uint8_t *y, uint8_t *tmp);
 /* Depthwise convolution (group == C == M), pixel-major in and out. */
 void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const lnc_qparams *q,
                   uint8_t *y);

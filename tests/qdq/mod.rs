@@ -105,8 +105,17 @@ impl B<'_> {
         } else {
             (-128, 127)
         };
+        // Mostly small weights, one in eight from the whole range: pairs the AVX2 GEMM
+        // must split (lnc_qkernels.h), and with a zero point 0 for u8, |w - w_zp| > 127.
         let wv: Vec<i64> = (0..m * k)
-            .map(|_| (wzp + self.rng.int(-60, 60)).clamp(lo, hi))
+            .map(|_| {
+                let d = if self.rng.int(0, 7) == 0 {
+                    self.rng.int(-255, 255)
+                } else {
+                    self.rng.int(-60, 60)
+                };
+                (wzp + d).clamp(lo, hi)
+            })
             .collect();
         let wn = self.name("w");
         let w = self.g.add_const(

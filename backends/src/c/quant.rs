@@ -1,13 +1,14 @@
 //! The integer part of the C emitter: calls of `lnc_qkernels.c` and its weight packings.
 //!
 //! Packed integer data goes into the same 64-byte aligned `uint32_t` weights array as the
-//! float constants (see `lnc_qkernels.h` for the layouts): GEMM weights as pairs of int16
-//! `w - w_zp[m]` per 32-bit word (`k` even in the low half), depthwise weights and biases
-//! as int32, requantization multipliers as IEEE-754 bit patterns.
+//! float constants (see `lnc_qkernels.h` for the layouts): GEMM weights as four int8
+//! `w - w_zp[m]` per 32-bit word, split ([`split_dot_panel`]) so that AVX2's saturating
+//! `vpmaddubsw` is provably exact on them; depthwise weights as pairs of int16; biases as
+//! int32, requantization multipliers as IEEE-754 bit patterns.
 
 use super::{longs, Emitter};
 use crate::{Error, Result};
-use lnc_ir::cpu::quant::{QConv, QKernel, QNR, QROWS};
+use lnc_ir::cpu::quant::{qgemm_direct, QConv, QKernel, QNR, QROWS};
 use lnc_ir::cpu::{ConvKind, Elem, Kernel, Plan, ValId};
 
 /// The copy kernel for a value pair (f32 or byte elements).
@@ -192,42 +193,54 @@ impl Emitter<'_> {
                 let mpg = m / group;
                 let panels = mpg.div_ceil(QNR);
                 let k = kh * kw * cpg;
-                let kp = k.div_ceil(2);
-                let mut p = vec![0u32; group * panels * kp * QNR];
+                let groups = k.div_ceil(4);
+                // Activations enter as u = x + 128 for i8: fold -(x_zp + 128) * sum w.
+                let x_off = c.x_zp.wrapping_add(if xe == Elem::I8 { 128 } else { 0 });
+                let mut table = vec![0u32; group * panels];
+                let mut data = Vec::new();
                 let mut bias = vec![0u32; group * panels * QNR];
                 let mut mult = vec![0u32; group * panels * QNR];
+                let mut csum = vec![0u32; group * panels * QNR];
                 for gr in 0..group {
                     for q in 0..panels {
                         let pan = gr * panels + q;
-                        for j in 0..QNR {
-                            let mm = q * QNR + j;
-                            if mm >= mpg {
-                                continue;
-                            }
-                            let o = gr * mpg + mm;
-                            bias[pan * QNR + j] = c.bias[o] as u32;
-                            mult[pan * QNR + j] = c.mult[o].to_bits();
+                        // block[gi][j][t]: channel j, k = 4 gi + t (zeros past K / channels).
+                        let mut block = vec![[[0i32; 4]; QNR]; groups];
+                        for j in 0..QNR.min(mpg - q * QNR) {
+                            let o = gr * mpg + q * QNR + j;
+                            let mut sum = 0i32;
                             for kk in 0..k {
                                 // k = (ky, kx, c)
                                 let (t, ci) = (kk / cpg, kk % cpg);
-                                let v = w_at(o, ci, t / kw, t % kw) as i16 as u16 as u32;
-                                let word = &mut p[(pan * kp + kk / 2) * QNR + j];
-                                *word |= if kk % 2 == 0 { v } else { v << 16 };
+                                let v = w_at(o, ci, t / kw, t % kw) as i32;
+                                block[kk / 4][j][kk % 4] = v;
+                                sum = sum.wrapping_add(v);
                             }
+                            bias[pan * QNR + j] =
+                                c.bias[o].wrapping_sub(x_off.wrapping_mul(sum)) as u32;
+                            mult[pan * QNR + j] = c.mult[o].to_bits();
+                            csum[pan * QNR + j] = sum as u32;
+                        }
+                        let (main, parts) = split_dot_panel(&block);
+                        table[pan] = (group * panels + data.len()) as u32;
+                        data.extend(main.iter().flat_map(dot_words));
+                        data.push(parts.len() as u32);
+                        for (gi, part) in parts {
+                            data.push(gi as u32);
+                            data.extend(dot_words(&part));
                         }
                     }
                 }
-                let woff = self.push_words(&p, format!("{wname} (qgemm)"));
+                table.extend(data);
+                let woff = self.push_words(&table, format!("{wname} (qgemm)"));
                 bias.extend(mult);
+                bias.extend(csum);
                 (woff, bias)
             }
         };
-        // The packed parameters: bias then mult (then, depthwise, the interior bias), each
-        // `half` words.
-        let half = match c.kind {
-            ConvKind::Depthwise => params.len() / 3,
-            _ => params.len() / 2,
-        };
+        // The packed parameters: bias, mult, then (depthwise) the interior bias or (GEMM)
+        // the weight sums, each `third` words.
+        let third = params.len() / 3;
         let poff = self.push_words(&params, format!("{} qparams", self.plan.steps[i].node));
         // Weights are i16-exact: w - w_zp is in [-255, 255].
         if wv.iter().enumerate().any(|(j, &v)| {
@@ -242,37 +255,144 @@ impl Emitter<'_> {
         };
         decls.push(self.geom_decl(&format!("{id}_g"), g, ldx, ldy));
         let (xp, yp) = (self.ptr(c.x), self.ptr(c.y));
+        let csum = match c.kind {
+            ConvKind::Depthwise => "NULL".to_string(),
+            _ => format!("(const int32_t *)(W + {})", poff + 2 * third),
+        };
         let q = format!(
-            "const lnc_qparams q = {{{}, {}, {}, {}, (const int32_t *)(W + {poff}), W + {}}};",
+            "const lnc_qparams q = {{{}, {}, {}, {}, (const int32_t *)(W + {poff}), W + {}, {csum}}};",
             c.x_zp,
             c.y_zp,
             signed(xe),
             signed(ye),
-            poff + half
+            poff + third
         );
-        let call = match (c.kind, c.tmp) {
-            (ConvKind::Depthwise, _) => {
+        let call = match c.kind {
+            ConvKind::Depthwise => {
                 format!("lnc_qconv_dw(&{id}_g, {xp}, (const uint32_t *)(W + {call_w}), &q, {yp});")
             }
-            (_, Some(t)) => {
+            _ => {
                 decls.push(format!(
                     "static const long {id}_xs[] = {};",
                     longs(&self.plan.values[c.x].strides)
                 ));
-                let tp = self.ptr(t);
+                let k = kh * kw * cpg;
+                let direct = qgemm_direct(c.kind == ConvKind::Pointwise, xe, k);
+                let tp = match (direct, c.tmp) {
+                    (true, None) => "NULL".to_string(),
+                    (false, Some(t)) => self.ptr(t),
+                    _ => {
+                        return Err(Error::Node {
+                            node: self.plan.steps[i].node.clone(),
+                            op: self.plan.steps[i].op.clone(),
+                            msg: "internal: quantized GEMM scratch does not match the plan".into(),
+                        })
+                    }
+                };
                 format!(
-                    "lnc_qconv_gemm(&{id}_g, {id}_xs, {xp}, (const uint32_t *)(W + {call_w}), &q, {yp}, (uint16_t *){tp});"
+                    "lnc_qconv_gemm(&{id}_g, {id}_xs, {xp}, (const uint32_t *)(W + {call_w}), &q, {yp}, {tp});"
                 )
-            }
-            (_, None) => {
-                return Err(Error::Node {
-                    node: self.plan.steps[i].node.clone(),
-                    op: self.plan.steps[i].op.clone(),
-                    msg: "internal: quantized GEMM without scratch".into(),
-                })
             }
         };
         body.push(format!("{{ {q} {call} }}"));
         Ok(())
+    }
+}
+
+/// One group of a GEMM panel: `[channel][t]` weights of `k = 4 gi + t`.
+type DotGroup = [[i32; 4]; QNR];
+
+/// Whether `vpmaddubsw` computes `u0 * a + u1 * b` exactly for every pair of u8 `u`: both
+/// weights are int8 and no int16 pair sum can saturate.
+fn dot_pair_exact(a: i32, b: i32) -> bool {
+    let i8s = -128..=127;
+    i8s.contains(&a)
+        && i8s.contains(&b)
+        && 255 * (a.max(0) + b.max(0)).max((-a).max(0) + (-b).max(0)) <= 32767
+}
+
+/// Split a panel's weight groups into main groups and split-off parts (group index, part),
+/// every pair of every group and part exact for `vpmaddubsw`, their sum the weights. A pair
+/// that is not exact keeps its weights clamped to [-64, 64] (exact: 255 * 128 <= 32767)
+/// and passes the rest on; |w - w_zp| <= 255 needs at most 4 parts.
+fn split_dot_panel(block: &[DotGroup]) -> (Vec<DotGroup>, Vec<(usize, DotGroup)>) {
+    let take = |rest: &mut DotGroup| -> DotGroup {
+        let mut got = [[0i32; 4]; QNR];
+        for (r, o) in rest.iter_mut().zip(got.iter_mut()) {
+            for p in 0..2 {
+                let (a, b) = (r[2 * p], r[2 * p + 1]);
+                let (ta, tb) = if dot_pair_exact(a, b) {
+                    (a, b)
+                } else {
+                    (a.clamp(-64, 64), b.clamp(-64, 64))
+                };
+                (o[2 * p], o[2 * p + 1]) = (ta, tb);
+                (r[2 * p], r[2 * p + 1]) = (a - ta, b - tb);
+            }
+        }
+        got
+    };
+    let mut main = Vec::with_capacity(block.len());
+    let mut parts = Vec::new();
+    for (gi, grp) in block.iter().enumerate() {
+        let mut rest = *grp;
+        main.push(take(&mut rest));
+        while rest.iter().flatten().any(|&v| v != 0) {
+            parts.push((gi, take(&mut rest)));
+        }
+    }
+    (main, parts)
+}
+
+/// The packed words of a group: word `j` holds channel `j`'s four int8 weights, byte `t`
+/// (little-endian) the weight of `k = 4 gi + t`.
+fn dot_words(grp: &DotGroup) -> impl Iterator<Item = u32> + '_ {
+    grp.iter().map(|ch| {
+        ch.iter()
+            .enumerate()
+            .fold(0u32, |w, (t, &v)| w | ((v as i8 as u8 as u32) << (8 * t)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pair of the split is exact for `vpmaddubsw`, and the parts sum to the weights.
+    #[test]
+    fn split_dot_panel_is_exact_and_complete() {
+        let mut block = vec![[[0i32; 4]; QNR]; 3];
+        let vals = [
+            -255, -200, -128, -127, -65, -64, -1, 0, 1, 63, 64, 65, 100, 127, 200, 255,
+        ];
+        for (gi, g) in block.iter_mut().enumerate() {
+            for (j, ch) in g.iter_mut().enumerate() {
+                for (t, v) in ch.iter_mut().enumerate() {
+                    *v = vals[(gi * 7 + j * 3 + t * 5) % vals.len()];
+                }
+            }
+        }
+        let (main, parts) = split_dot_panel(&block);
+        let mut sum = main.clone();
+        for (gi, p) in &parts {
+            for j in 0..QNR {
+                for t in 0..4 {
+                    sum[*gi][j][t] += p[j][t];
+                }
+            }
+        }
+        assert_eq!(sum, block);
+        for g in main.iter().chain(parts.iter().map(|(_, p)| p)) {
+            for ch in g {
+                assert!(
+                    dot_pair_exact(ch[0], ch[1]) && dot_pair_exact(ch[2], ch[3]),
+                    "{ch:?}"
+                );
+            }
+        }
+        // Exact groups are not split.
+        let safe = vec![[[100, -100, 64, 64]; QNR]];
+        assert!(split_dot_panel(&safe).1.is_empty());
+        assert!(!dot_pair_exact(100, 29) && dot_pair_exact(100, 28));
     }
 }

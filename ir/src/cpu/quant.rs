@@ -65,9 +65,15 @@ pub const QNR: usize = 16;
 /// Pixels per packed activation tile (`LNC_QROWS` in C), a multiple of [`QMR`].
 pub const QROWS: usize = 66;
 
-/// `K` of an integer GEMM padded to a multiple of 2 (operands go in int16 pairs).
+/// `K` of an integer GEMM padded to a multiple of 4 (operands go in 4-byte dot products).
 pub fn qk_padded(k: usize) -> usize {
-    k.div_ceil(2) * 2
+    k.div_ceil(4) * 4
+}
+
+/// Whether the integer GEMM reads pointwise rows in place (`LNC_QGEMM_DIRECT` in C): u8
+/// activations and `K` a multiple of 4; otherwise rows are gathered into scratch.
+pub fn qgemm_direct(pointwise: bool, x: Elem, k: usize) -> bool {
+    pointwise && x == Elem::U8 && k.is_multiple_of(4)
 }
 
 /// A quantized convolution: `y = saturate(round_half_even(acc * mult[m]) + y_zp)` with
@@ -92,7 +98,8 @@ pub struct QConv {
     pub bias: Vec<i32>,
     /// Per output channel: `x_scale * w_scale[m] / y_scale` in f32.
     pub mult: Vec<f32>,
-    /// Packed activation tiles of the GEMM: `threads * QROWS * qk_padded(K)` int16.
+    /// Gathered activation rows of the GEMM, `threads * QROWS * qk_padded(K)` bytes (`None`
+    /// for depthwise and when [`qgemm_direct`]).
     pub tmp: Option<ValId>,
 }
 
@@ -398,14 +405,17 @@ impl Lower<'_> {
                     x
                 };
                 let k = c.kernel[0] * c.kernel[1] * (geom.c / c.group.max(1));
-                // Per thread QROWS rows of K2 int16 (stored as bytes).
-                let t = self.new_buffer_of(
-                    &format!("{}.qpack", self.node),
-                    &[self.threads * QROWS * qk_padded(k) * 2],
-                    false,
-                    Elem::U8,
-                );
-                (x, Some(t))
+                let direct = qgemm_direct(kind == ConvKind::Pointwise, self.plan.values[x].elem, k);
+                // Per thread QROWS rows of qk_padded(K) bytes.
+                let t = (!direct).then(|| {
+                    self.new_buffer_of(
+                        &format!("{}.qpack", self.node),
+                        &[self.threads * QROWS * qk_padded(k)],
+                        false,
+                        Elem::U8,
+                    )
+                });
+                (x, t)
             }
         };
         let y = self.output(id, 0, true)?;
