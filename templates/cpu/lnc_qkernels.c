@@ -128,8 +128,25 @@ static inline __m256i lnc_qdot(__m256i acc, __m256i a, __m256i w, __m256i ones) 
 #else
 #define lnc_qdot(acc, a, w, ones) \
     _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones))
+/* Two groups whose int16 lane sums lnc proved cannot overflow: one vpmaddwd for both. */
+#define lnc_qdot2(acc, a, wa, b, wb, ones)                                                  \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(a, wa),    \
+                                                             _mm256_maddubs_epi16(b, wb)),   \
+                                            ones))
+#endif
+#if !defined(lnc_qdot2)
+#define lnc_qdot2(acc, a, wa, b, wb, ones) lnc_qdot(lnc_qdot(acc, a, wa, ones), b, wb, ones)
 #endif
 #endif
+
+/* The chunks of a packed panel `w`, each as STEP(byte offset in a row, 16 weight words):
+ * pair chunks [ga, gb, 16 words, 16 words] then single chunks [g, 16 words]. */
+#define LNC_QCHUNKS(STEP)                                                             \
+    for (e = 0; e < NP; e++) {                                                        \
+        STEP(4 * (long)pp[e * 34], pp + e * 34 + 2)                                   \
+        STEP(4 * (long)pp[e * 34 + 1], pp + e * 34 + 18)                              \
+    }                                                                                 \
+    for (e = 0; e < NS; e++) STEP(4 * (long)sp[e * 17], sp + e * 17 + 1)
 
 typedef struct {
     const lnc_conv *g;
@@ -218,15 +235,16 @@ static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp,
 }
 
 /* Rows a[0..QMR) (4*G bytes each; rows >= nr repeat the last valid one) times the packed
- * panel w (G groups of LNC_QNR words, then the split-off parts), + bias, requantized into nr
+ * panel w (pair chunks, then single chunks: lnc_qkernels.h), + bias, requantized into nr
  * rows of y (nch channels). */
-static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const int32_t *bias,
+static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *bias,
                     const int32_t *csum, const float *mult, const lnc_qparams *q, uint8_t *y,
                     long ldy, long nr, long nch) {
-    const long E = (long)w[G * LNC_QNR];
-    const uint32_t *ex = w + G * LNC_QNR + 1;
+    const long NP = (long)w[0];
+    const uint32_t *pp = w + 1, *sp = w + 2 + NP * 34;
+    const long NS = (long)w[1 + NP * 34];
     float lo, hi;
-    long g, e;
+    long e;
     lnc_qbounds(q, &lo, &hi);
     (void)csum;
 #if defined(LNC_QAVX2)
@@ -238,28 +256,24 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);
         const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
         (void)ones;
+#define LNC_QW(P) _mm256_loadu_si256((const __m256i *)(P))
+#define LNC_QX(P, O) _mm256_set1_epi32((int)lnc_qld4((P) + (O)))
         if (nr == 1) {
             /* One row (a classifier on one pixel): bound by the weight stream. */
             const uint8_t *p0 = a[0];
             __m256i c0 = b0, c1 = b1, d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
-            for (g = 0; g + 2 <= G; g += 2) {
-                const __m256i x0 = _mm256_set1_epi32((int)lnc_qld4(p0 + 4 * g));
-                const __m256i x1 = _mm256_set1_epi32((int)lnc_qld4(p0 + 4 * g + 4));
-                const uint32_t *wp = w + g * LNC_QNR;
-                c0 = lnc_qdot(c0, x0, _mm256_loadu_si256((const __m256i *)wp), ones);
-                c1 = lnc_qdot(c1, x0, _mm256_loadu_si256((const __m256i *)(wp + 8)), ones);
-                d0 = lnc_qdot(d0, x1, _mm256_loadu_si256((const __m256i *)(wp + 16)), ones);
-                d1 = lnc_qdot(d1, x1, _mm256_loadu_si256((const __m256i *)(wp + 24)), ones);
+            for (e = 0; e < NP; e++) {
+                const uint32_t *c = pp + e * 34;
+                const __m256i xa = LNC_QX(p0, 4 * (long)c[0]), xb = LNC_QX(p0, 4 * (long)c[1]);
+                c0 = lnc_qdot2(c0, xa, LNC_QW(c + 2), xb, LNC_QW(c + 18), ones);
+                c1 = lnc_qdot2(c1, xa, LNC_QW(c + 10), xb, LNC_QW(c + 26), ones);
             }
-#define LNC_QSTEP1(OFF, WP)                                                               \
-    {                                                                                     \
-        const __m256i x0 = _mm256_set1_epi32((int)lnc_qld4(p0 + (OFF)));                \
-        c0 = lnc_qdot(c0, x0, _mm256_loadu_si256((const __m256i *)(WP)), ones);          \
-        c1 = lnc_qdot(c1, x0, _mm256_loadu_si256((const __m256i *)((WP) + 8)), ones);    \
-    }
-            for (; g < G; g++) LNC_QSTEP1(4 * g, w + g * LNC_QNR)
-            for (e = 0; e < E; e++) LNC_QSTEP1(4 * (long)ex[e * 17], ex + e * 17 + 1)
-#undef LNC_QSTEP1
+            for (e = 0; e < NS; e++) {
+                const uint32_t *c = sp + e * 17;
+                const __m256i xa = LNC_QX(p0, 4 * (long)c[0]);
+                d0 = lnc_qdot(d0, xa, LNC_QW(c + 1), ones);
+                d1 = lnc_qdot(d1, xa, LNC_QW(c + 9), ones);
+            }
             lnc_qstore16(_mm256_add_epi32(c0, d0), _mm256_add_epi32(c1, d1), mult, vhi, vz16,
                          q->y_signed, y, nch);
         } else if (nch <= 8) {
@@ -267,20 +281,28 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
             const uint8_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
             __m256i c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;
             uint8_t t[16];
-#define LNC_QSTEP8(OFF, WP)                                                                     \
-    {                                                                                           \
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(WP));                         \
-        const long o_ = (OFF);                                                                  \
-        c0 = lnc_qdot(c0, _mm256_set1_epi32((int)lnc_qld4(p0 + o_)), w0, ones);                 \
-        c1 = lnc_qdot(c1, _mm256_set1_epi32((int)lnc_qld4(p1 + o_)), w0, ones);                 \
-        c2 = lnc_qdot(c2, _mm256_set1_epi32((int)lnc_qld4(p2 + o_)), w0, ones);                 \
-        c3 = lnc_qdot(c3, _mm256_set1_epi32((int)lnc_qld4(p3 + o_)), w0, ones);                 \
-        c4 = lnc_qdot(c4, _mm256_set1_epi32((int)lnc_qld4(p4 + o_)), w0, ones);                 \
-        c5 = lnc_qdot(c5, _mm256_set1_epi32((int)lnc_qld4(p5 + o_)), w0, ones);                 \
-    }
-            for (g = 0; g < G; g++) LNC_QSTEP8(4 * g, w + g * LNC_QNR)
-            for (e = 0; e < E; e++) LNC_QSTEP8(4 * (long)ex[e * 17], ex + e * 17 + 1)
-#undef LNC_QSTEP8
+            for (e = 0; e < NP; e++) {
+                const uint32_t *c = pp + e * 34;
+                const long oa = 4 * (long)c[0], ob = 4 * (long)c[1];
+                const __m256i wa = LNC_QW(c + 2), wb = LNC_QW(c + 18);
+                c0 = lnc_qdot2(c0, LNC_QX(p0, oa), wa, LNC_QX(p0, ob), wb, ones);
+                c1 = lnc_qdot2(c1, LNC_QX(p1, oa), wa, LNC_QX(p1, ob), wb, ones);
+                c2 = lnc_qdot2(c2, LNC_QX(p2, oa), wa, LNC_QX(p2, ob), wb, ones);
+                c3 = lnc_qdot2(c3, LNC_QX(p3, oa), wa, LNC_QX(p3, ob), wb, ones);
+                c4 = lnc_qdot2(c4, LNC_QX(p4, oa), wa, LNC_QX(p4, ob), wb, ones);
+                c5 = lnc_qdot2(c5, LNC_QX(p5, oa), wa, LNC_QX(p5, ob), wb, ones);
+            }
+            for (e = 0; e < NS; e++) {
+                const uint32_t *c = sp + e * 17;
+                const long oa = 4 * (long)c[0];
+                const __m256i wa = LNC_QW(c + 1);
+                c0 = lnc_qdot(c0, LNC_QX(p0, oa), wa, ones);
+                c1 = lnc_qdot(c1, LNC_QX(p1, oa), wa, ones);
+                c2 = lnc_qdot(c2, LNC_QX(p2, oa), wa, ones);
+                c3 = lnc_qdot(c3, LNC_QX(p3, oa), wa, ones);
+                c4 = lnc_qdot(c4, LNC_QX(p4, oa), wa, ones);
+                c5 = lnc_qdot(c5, LNC_QX(p5, oa), wa, ones);
+            }
 #define LNC_QST8(C, R)                                                        \
     if (nr > R) {                                                             \
         lnc_qstore8(C, mult, vlo, vhi, vz, q->y_signed, t);                   \
@@ -297,27 +319,40 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
             const uint8_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
             __m256i c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;
             __m256i c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
-#define LNC_QROW(P, C0, C1)                                       \
-    x = _mm256_set1_epi32((int)lnc_qld4((P) + o_));               \
-    C0 = lnc_qdot(C0, x, w0, ones);                               \
+            for (e = 0; e < NP; e++) {
+                const uint32_t *c = pp + e * 34;
+                const long oa = 4 * (long)c[0], ob = 4 * (long)c[1];
+                __m256i xa, xb;
+#define LNC_QROW2(P, C0, C1)                                                  \
+    xa = LNC_QX(P, oa);                                                       \
+    xb = LNC_QX(P, ob);                                                       \
+    C0 = lnc_qdot2(C0, xa, LNC_QW(c + 2), xb, LNC_QW(c + 18), ones);          \
+    C1 = lnc_qdot2(C1, xa, LNC_QW(c + 10), xb, LNC_QW(c + 26), ones);
+                LNC_QROW2(p0, c00, c01)
+                LNC_QROW2(p1, c10, c11)
+                LNC_QROW2(p2, c20, c21)
+                LNC_QROW2(p3, c30, c31)
+                LNC_QROW2(p4, c40, c41)
+                LNC_QROW2(p5, c50, c51)
+#undef LNC_QROW2
+            }
+            for (e = 0; e < NS; e++) {
+                const uint32_t *c = sp + e * 17;
+                const long oa = 4 * (long)c[0];
+                const __m256i w0 = LNC_QW(c + 1), w1 = LNC_QW(c + 9);
+                __m256i x;
+#define LNC_QROW1(P, C0, C1)                                       \
+    x = LNC_QX(P, oa);                                             \
+    C0 = lnc_qdot(C0, x, w0, ones);                                \
     C1 = lnc_qdot(C1, x, w1, ones);
-#define LNC_QSTEP16(OFF, WP)                                                 \
-    {                                                                        \
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(WP));      \
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)((WP) + 8)); \
-        const long o_ = (OFF);                                               \
-        __m256i x;                                                           \
-        LNC_QROW(p0, c00, c01)                                               \
-        LNC_QROW(p1, c10, c11)                                               \
-        LNC_QROW(p2, c20, c21)                                               \
-        LNC_QROW(p3, c30, c31)                                               \
-        LNC_QROW(p4, c40, c41)                                               \
-        LNC_QROW(p5, c50, c51)                                               \
-    }
-            for (g = 0; g < G; g++) LNC_QSTEP16(4 * g, w + g * LNC_QNR)
-            for (e = 0; e < E; e++) LNC_QSTEP16(4 * (long)ex[e * 17], ex + e * 17 + 1)
-#undef LNC_QSTEP16
-#undef LNC_QROW
+                LNC_QROW1(p0, c00, c01)
+                LNC_QROW1(p1, c10, c11)
+                LNC_QROW1(p2, c20, c21)
+                LNC_QROW1(p3, c30, c31)
+                LNC_QROW1(p4, c40, c41)
+                LNC_QROW1(p5, c50, c51)
+#undef LNC_QROW1
+            }
             lnc_qstore16(c00, c01, mult, vhi, vz16, q->y_signed, y, nch);
             if (nr > 1) lnc_qstore16(c10, c11, mult, vhi, vz16, q->y_signed, y + ldy, nch);
             if (nr > 2) lnc_qstore16(c20, c21, mult, vhi, vz16, q->y_signed, y + 2 * ldy, nch);
@@ -325,6 +360,8 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
             if (nr > 4) lnc_qstore16(c40, c41, mult, vhi, vz16, q->y_signed, y + 4 * ldy, nch);
             if (nr > 5) lnc_qstore16(c50, c51, mult, vhi, vz16, q->y_signed, y + 5 * ldy, nch);
         }
+#undef LNC_QW
+#undef LNC_QX
     }
 #elif defined(LNC_QNEON)
     {
@@ -351,8 +388,7 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
             c[r][3] = vdotq_s32(c[r][3], w3, av);                                            \
         }                                                                                    \
     }
-        for (g = 0; g < G; g++) LNC_QSTEPN(4 * g, w + g * LNC_QNR)
-        for (e = 0; e < E; e++) LNC_QSTEPN(4 * (long)ex[e * 17], ex + e * 17 + 1)
+        LNC_QCHUNKS(LNC_QSTEPN)
 #undef LNC_QSTEPN
 #else
         {
@@ -371,8 +407,7 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
                 p[r][h] = vpadalq_s16(p[r][h], vmull_s8(vld1_s8(wb_ + 8 * h), av));          \
         }                                                                                    \
     }
-            for (g = 0; g < G; g++) LNC_QSTEPN(4 * g, w + g * LNC_QNR)
-            for (e = 0; e < E; e++) LNC_QSTEPN(4 * (long)ex[e * 17], ex + e * 17 + 1)
+            LNC_QCHUNKS(LNC_QSTEPN)
 #undef LNC_QSTEPN
             for (r = 0; r < LNC_QMR; r++)
                 for (u = 0; u < 4; u++) c[r][u] = vpaddq_s32(p[r][2 * u], p[r][2 * u + 1]);
@@ -415,8 +450,7 @@ static void lnc_qmk(long G, const uint8_t *const *a, const uint32_t *w, const in
             for (r = 0; r < nr; r++) acc[r][jj] += (uint32_t)((int32_t)a[r][(OFF) + t] * wt); \
         }                                                                            \
     }
-        for (g = 0; g < G; g++) LNC_QSTEPC(4 * g, w + g * LNC_QNR)
-        for (e = 0; e < E; e++) LNC_QSTEPC(4 * (long)ex[e * 17], ex + e * 17 + 1)
+        LNC_QCHUNKS(LNC_QSTEPC)
 #undef LNC_QSTEPC
         for (r = 0; r < nr; r++)
             for (jj = 0; jj < nch; jj++)
@@ -467,7 +501,7 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
                     const uint8_t *ap[LNC_QMR];
                     int i;
                     for (i = 0; i < LNC_QMR; i++) ap[i] = rp[rb + LNC_QMIN(i, nr - 1)];
-                    lnc_qmk(G, ap, wq, j->q->bias + pan * LNC_QNR, j->q->csum + pan * LNC_QNR,
+                    lnc_qmk(ap, wq, j->q->bias + pan * LNC_QNR, j->q->csum + pan * LNC_QNR,
                             j->q->mult + pan * LNC_QNR, j->q, j->y + (pb + rb) * g->ldy + ch0,
                             g->ldy, nr, nch);
                 }
@@ -511,7 +545,7 @@ typedef struct {
     const uint32_t *w;
     const lnc_qparams *q;
     uint8_t *y;
-    int parts;
+    int parts, cparts; /* parts = row chunks * cparts channel chunks (of 16) */
 } lnc_qdw_job;
 
 /* Position of channel c in the depthwise packing: full blocks of 16 channels are stored as
@@ -523,6 +557,16 @@ static inline long lnc_dwpos(long c, long C) {
 }
 
 #define LNC_QDW_MAXTAPS 64
+
+/* The geometry of lnc_qdw3_fullrow (AVX2 only): 3x3, horizontal dilation 1, stride 1 or 2. */
+static int lnc_qdw3_fast(const lnc_conv *g) {
+#if defined(LNC_QAVX2)
+    return g->kh == 3 && g->kw == 3 && g->dw == 1 && (g->sw == 1 || g->sw == 2) && g->c >= 16;
+#else
+    (void)g;
+    return 0;
+#endif
+}
 
 #if defined(LNC_QAVX2)
 #if defined(__GNUC__)
@@ -714,15 +758,15 @@ LNC_QINLINE void lnc_qdw_st16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m2
     _mm_storeu_si128((__m128i *)y, b);
 }
 
-/* 3x3 depthwise, dilation 1, stride (1 or 2) in both directions: one output row, every
- * output pixel (padding included), channels [0, C & ~15). `xr[r]`: input row of kernel row r
+/* 3x3 depthwise, dilation 1, horizontal stride 1 or 2: one output row, every output pixel
+ * (padding included), the blocks of 16 channels in [c0, c1). `xr[r]`: input row of kernel row r
  * (any valid row when `rok[r]` is 0: its weights are then zero). Each input row is read as
  * pairs of columns (base + 2j, base + 2j + 1), base = -pl, converted once per output row:
  * stride 1: output 2j = H(j).(w0, w1) + H(j+1).(w2, 0), 2j+1 = H(j).(0, w0) + H(j+1).(w1, w2);
  * stride 2: output j = H(j).(w0, w1) + H(j+1).(w2, 0). Exact: the same int32 products. */
 LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
-                              const uint8_t *const *xr, const int *rok, uint8_t *yrow,
-                              const int sg, const int ys, const int s2) {
+                              const uint8_t *const *xr, const int *rok, long c0, long c1,
+                              uint8_t *yrow, const int sg, const int ys, const int s2) {
     const long C = g->c, W = g->w, OW = g->ow, ldx = g->ldx, ldy = g->ldy, base = -g->pl;
     const __m256i z16 = _mm256_set1_epi16((short)q->x_zp), vyz = _mm256_set1_epi16((short)q->y_zp);
     const int32_t *bias_in = (const int32_t *)(const void *)(q->mult + C);
@@ -733,7 +777,7 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
     lnc_qbounds(q, &lo, &hi);
     vlo = _mm256_set1_ps(lo);
     vhi = _mm256_set1_ps(hi);
-    for (c = 0; c + 16 <= C; c += 16) {
+    for (c = c0; c + 16 <= c1; c += 16) {
         /* wv[r][v][h]: kernel row r, v = (w0, w1), (w2, 0), (0, w0), (w1, w2); half h. */
         __m256i wv[3][4][2];
         __m256i h0a, h0b, h1a, h1b, h2a, h2b;
@@ -822,10 +866,10 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
     }
 }
 
-/* Output row of a 3x3 kernel (kw == 3, dw == 1, sw 1 or 2) whose first kernel row is input row
- * ih0 of image `xi`; 0 (nothing done) when no kernel row is inside the input. */
+/* Output row of a 3x3 kernel (lnc_qdw3_fast) whose first kernel row is input row ih0 of image
+ * `xi`, channel blocks in [c0, c1); 0 (nothing done) when no kernel row is inside the input. */
 static int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
-                            const uint8_t *xi, long ih0, uint8_t *yrow) {
+                            const uint8_t *xi, long ih0, long c0, long c1, uint8_t *yrow) {
     const uint8_t *xr[3];
     int rok[3], r;
     const int s2 = g->sw == 2;
@@ -838,14 +882,14 @@ static int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, const uint3
     if (ihv < 0) return 0;
     for (r = 0; r < 3; r++) xr[r] = xi + (rok[r] ? ih0 + r * g->dh : ihv) * g->w * g->ldx;
     switch (q->x_signed * 4 + q->y_signed * 2 + s2) {
-    case 0: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 0, 0); break;
-    case 1: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 0, 1); break;
-    case 2: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 1, 0); break;
-    case 3: lnc_qdw3_row(g, q, w, xr, rok, yrow, 0, 1, 1); break;
-    case 4: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 0, 0); break;
-    case 5: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 0, 1); break;
-    case 6: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 1, 0); break;
-    default: lnc_qdw3_row(g, q, w, xr, rok, yrow, 1, 1, 1); break;
+    case 0: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 0, 0); break;
+    case 1: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 0, 1); break;
+    case 2: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 1, 0); break;
+    case 3: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 1, 1); break;
+    case 4: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 0, 0); break;
+    case 5: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 0, 1); break;
+    case 6: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 1, 0); break;
+    default: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 1, 1); break;
     }
     return 1;
 }
@@ -858,22 +902,25 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
     const long C = g->c, T = (long)g->kh * g->kw, TP = (T + 1) / 2;
     const int sg = q->x_signed, zp = q->x_zp;
     float lo, hi;
-    long r0, r1, row, ow;
+    long r0, r1, row, ow, c0, c1;
     (void)tid;
     lnc_qbounds(q, &lo, &hi);
-    lnc_qchunk(g->n * g->oh, j->parts, part, 1, &r0, &r1);
+    lnc_qchunk(g->n * g->oh, j->parts / j->cparts, part / j->cparts, 1, &r0, &r1);
+    lnc_qchunk(C, j->cparts, part % j->cparts, 16, &c0, &c1);
     for (row = r0; row < r1; row++) {
         const long n = row / g->oh, oh = row % g->oh;
-        long iv0 = g->ow, iv1 = g->ow, cfast = 0; /* interior pixels [iv0, iv1), channels < cfast */
+        /* interior pixels [iv0, iv1) done for channels [c0, cfast); cparts > 1 only when
+         * lnc_qdw3_fast holds (the other interior kernels do every channel). */
+        long iv0 = g->ow, iv1 = g->ow, cfast = c0;
 #if defined(LNC_QAVX2)
         {
             const long ih0 = oh * g->sh - g->pt;
-            if (T == 9 && g->kw == 3 && g->dw == 1 && (g->sw == 1 || g->sw == 2) && C >= 16 &&
-                lnc_qdw3_fullrow(g, q, j->w, j->x + n * g->h * g->w * g->ldx, ih0,
-                                 j->y + row * g->ow * g->ldy)) {
+            if (lnc_qdw3_fast(g) &&
+                lnc_qdw3_fullrow(g, q, j->w, j->x + n * g->h * g->w * g->ldx, ih0, c0,
+                                 LNC_QMIN(c1, C & ~15L), j->y + row * g->ow * g->ldy)) {
                 iv0 = 0;
                 iv1 = g->ow;
-                cfast = C & ~15L;
+                cfast = LNC_QMIN(c1, C & ~15L);
             } else if (T <= 10 && C >= 16 && ih0 >= 0 && ih0 + (g->kh - 1) * g->dh < g->h) {
                 long off[10], t;
                 iv0 = 0;
@@ -902,8 +949,8 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
             /* Input pixel of every tap (NULL: padding), TP pairs. */
             const uint8_t *tap[LNC_QDW_MAXTAPS + 1];
             uint8_t *yp = j->y + (row * g->ow + ow) * g->ldy;
-            long t, c = (ow >= iv0 && ow < iv1) ? cfast : 0;
-            if (c >= C) continue;
+            long t, c = (ow >= iv0 && ow < iv1) ? cfast : c0;
+            if (c >= c1) continue;
             {
                 long ky, kx;
                 t = 0;
@@ -925,7 +972,7 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
                 const __m256i z16 = _mm256_set1_epi16((short)zp);
                 const __m128i z8 = _mm_set1_epi16((short)zp);
                 long tp;
-                for (; c + 16 <= C; c += 16) {
+                for (; c + 16 <= c1; c += 16) {
                     __m256i a0 = _mm256_loadu_si256((const __m256i *)(q->bias + c));
                     __m256i a1 = _mm256_loadu_si256((const __m256i *)(q->bias + c + 8));
                     for (tp = 0; tp < TP; tp++) {
@@ -961,7 +1008,7 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
                         _mm_storeu_si128((__m128i *)(yp + c), bb);
                     }
                 }
-                for (; c + 8 <= C; c += 8) {
+                for (; c + 8 <= c1; c += 8) {
                     __m256i a0 = _mm256_loadu_si256((const __m256i *)(q->bias + c));
                     for (tp = 0; tp < TP; tp++) {
                         const uint8_t *p0 = tap[2 * tp], *p1 = tap[2 * tp + 1];
@@ -982,7 +1029,7 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
                 }
             }
 #endif
-            for (; c < C; c++) {
+            for (; c < c1; c++) {
                 const long pc = lnc_dwpos(c, C);
                 uint32_t acc = (uint32_t)q->bias[pc];
                 for (t = 0; t < T; t++) {
@@ -1004,7 +1051,12 @@ void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const 
     int t = lnc_pool_threads();
     j.g = g; j.x = x; j.w = w; j.q = q; j.y = y;
     j.parts = t > 1 ? (int)LNC_QMIN(4 * t, g->n * g->oh) : 1;
-    if (g->n * g->oh * g->ow * g->c * g->kh * g->kw < 16384) j.parts = 1;
+    j.cparts = 1;
+    /* Few rows: split the channels too (only lnc_qdw3_fast rows take a channel range). */
+    if (t > 1 && j.parts < 4 * t && lnc_qdw3_fast(g))
+        j.cparts = (int)LNC_QMIN((4 * t + j.parts - 1) / j.parts, g->c / 16);
+    j.parts *= j.cparts;
+    if (g->n * g->oh * g->ow * g->c * g->kh * g->kw < 16384) j.parts = j.cparts = 1;
     lnc_parallel_for(j.parts, lnc_qdw_part, &j);
 }
 

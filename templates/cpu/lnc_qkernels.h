@@ -10,14 +10,16 @@
  * Integer tensors are bytes (u8 or i8, `*_signed` says which), pixel-major like the float
  * ones. Weights are packed by lnc (`w - w_zp` already subtracted):
  *   GEMM (pointwise and gathered convolutions): the words start with one offset (in words,
- *     from the start) per [group][panel]; a panel is G = ceil(K/4) groups of LNC_QNR words,
- *     word j of group g holding the int8 weights of channel j for k = 4g..4g+3 (byte t =
- *     k 4g+t, zeros past K and past the panel's channels), K = (ky, kx, c) per group; then
- *     a count E and E split-off parts of 1 + LNC_QNR words (group index, then a group of
- *     weights as above) whose sum with the main groups is the weight. lnc splits a weight
- *     pair (k 2i, 2i+1 of a channel) off into parts until every pair satisfies
- *     255 * max(sum of positive weights, -sum of negative weights) <= 32767, so
- *     `vpmaddubsw` on u8 activations never saturates (and every weight fits int8).
+ *     from the start) per [group][panel]. A group of weights is LNC_QNR words, word j
+ *     holding the int8 weights of channel j for k = 4g..4g+3 (byte t = k 4g+t; zeros past
+ *     K and past the panel's channels), K = (ky, kx, c) per conv group. A panel is a count
+ *     NP, NP pair chunks [ga, gb, group ga, group gb], a count NS and NS single chunks
+ *     [g, group g]; its weights are the sum over all chunks (a group may be split into
+ *     several parts, all-zero parts are left out). lnc proves on the constant weights that
+ *     AVX2's saturating `vpmaddubsw` is exact: every pair of weights (k 2i, 2i+1 of a
+ *     channel) of a part, and the four weights of a lane of a pair chunk together, satisfy
+ *     255 * max(sum of positive weights, -sum of negative weights) <= 32767 for u8
+ *     activations (a pair chunk is widened by one `vpmaddwd`).
  *     Activations enter as u = x ^ 0x80 for i8 (x + 128), u = x for u8; bias[m] already
  *     holds - (x_zp + 128*signed) * csum[m], csum[m] = sum_k (w - w_zp[m]);
  *   depthwise: [ceil(kh*kw/2)][C] uint32, pairs of int16 over taps (t even low, t odd

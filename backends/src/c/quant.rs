@@ -221,11 +221,15 @@ impl Emitter<'_> {
                             mult[pan * QNR + j] = c.mult[o].to_bits();
                             csum[pan * QNR + j] = sum as u32;
                         }
-                        let (main, parts) = split_dot_panel(&block);
+                        let (pairs, singles) = chunk_dot_panel(split_dot_panel(&block));
                         table[pan] = (group * panels + data.len()) as u32;
-                        data.extend(main.iter().flat_map(dot_words));
-                        data.push(parts.len() as u32);
-                        for (gi, part) in parts {
+                        data.push(pairs.len() as u32);
+                        for ((ga, a), (gb, b)) in pairs {
+                            data.extend([ga as u32, gb as u32]);
+                            data.extend(dot_words(&a).chain(dot_words(&b)));
+                        }
+                        data.push(singles.len() as u32);
+                        for (gi, part) in singles {
                             data.push(gi as u32);
                             data.extend(dot_words(&part));
                         }
@@ -344,6 +348,77 @@ fn split_dot_panel(block: &[DotGroup]) -> (Vec<DotGroup>, Vec<(usize, DotGroup)>
     (main, parts)
 }
 
+/// A weight group with the group index of the activations it multiplies.
+type DotUnit = (usize, DotGroup);
+
+/// Per int16 lane of `vpmaddubsw` (channel j, pair p): the sums of the positive and of the
+/// negative weights' magnitudes.
+fn dot_lanes(grp: &DotGroup) -> [[i32; 2]; 2 * QNR] {
+    let mut l = [[0; 2]; 2 * QNR];
+    for (j, ch) in grp.iter().enumerate() {
+        for p in 0..2 {
+            for &v in &ch[2 * p..2 * p + 2] {
+                l[2 * j + p][0] += v.max(0);
+                l[2 * j + p][1] += (-v).max(0);
+            }
+        }
+    }
+    l
+}
+
+/// Candidates a unit is tried against when pairing (bounds the packing time).
+const PAIR_WINDOW: usize = 64;
+
+/// Order the split units of a panel into pair chunks and single chunks. Two units form a
+/// pair when every int16 lane of the sum of their two `vpmaddubsw` results stays exact
+/// (`255 * max(positive sum, negative sum) <= 32767` over the four weights), so the kernel
+/// widens both with one `vpmaddwd`. All-zero units are dropped (pruned weights cost
+/// nothing). First fit over the units sorted by their largest lane sum, within
+/// [`PAIR_WINDOW`] candidates; deterministic.
+#[allow(clippy::type_complexity)]
+fn chunk_dot_panel(
+    (main, parts): (Vec<DotGroup>, Vec<DotUnit>),
+) -> (Vec<(DotUnit, DotUnit)>, Vec<DotUnit>) {
+    let units: Vec<DotUnit> = main
+        .into_iter()
+        .enumerate()
+        .chain(parts)
+        .filter(|(_, g)| g.iter().flatten().any(|&v| v != 0))
+        .collect();
+    let lanes: Vec<_> = units.iter().map(|(_, g)| dot_lanes(g)).collect();
+    let key = |i: usize| lanes[i].iter().flatten().copied().max().unwrap_or(0);
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    order.sort_by_key(|&i| (key(i), i));
+    let fits = |a: usize, b: usize| {
+        lanes[a]
+            .iter()
+            .zip(&lanes[b])
+            .all(|(x, y)| 255 * (x[0] + y[0]).max(x[1] + y[1]) <= 32767)
+    };
+    let mut used = vec![false; units.len()];
+    let (mut pairs, mut singles) = (Vec::new(), Vec::new());
+    for (n, &a) in order.iter().enumerate() {
+        if used[a] {
+            continue;
+        }
+        used[a] = true;
+        let mate = order[n + 1..]
+            .iter()
+            .filter(|&&b| !used[b])
+            .take(PAIR_WINDOW)
+            .find(|&&b| fits(a, b))
+            .copied();
+        match mate {
+            Some(b) => {
+                used[b] = true;
+                pairs.push((units[a], units[b]));
+            }
+            None => singles.push(units[a]),
+        }
+    }
+    (pairs, singles)
+}
+
 /// The packed words of a group: word `j` holds channel `j`'s four int8 weights, byte `t`
 /// (little-endian) the weight of `k = 4 gi + t`.
 fn dot_words(grp: &DotGroup) -> impl Iterator<Item = u32> + '_ {
@@ -390,6 +465,28 @@ mod tests {
                 );
             }
         }
+        // Pairs: every lane of the two groups together stays exact; every unit is used once.
+        let (pairs, singles) = chunk_dot_panel((main.clone(), parts.clone()));
+        let mut seen = 0;
+        for ((_, a), (_, b)) in &pairs {
+            for (x, y) in dot_lanes(a).iter().zip(&dot_lanes(b)) {
+                assert!(255 * (x[0] + y[0]).max(x[1] + y[1]) <= 32767);
+            }
+            seen += 2;
+        }
+        let nonzero = |g: &DotGroup| g.iter().flatten().any(|&v| v != 0);
+        let units = main.iter().filter(|g| nonzero(g)).count()
+            + parts.iter().filter(|(_, g)| nonzero(g)).count();
+        assert_eq!(seen + singles.len(), units);
+        // Small weights pair up; zero groups vanish.
+        let small = vec![
+            [[10, -20, 30, 5]; QNR],
+            [[0; 4]; QNR],
+            [[-40, 20, 30, 60]; QNR],
+        ];
+        let (p, s) = chunk_dot_panel(split_dot_panel(&small));
+        assert_eq!((p.len(), s.len()), (1, 0));
+        assert_eq!((p[0].0 .0, p[0].1 .0), (0, 2));
         // Exact groups are not split.
         let safe = vec![[[100, -100, 64, 64]; QNR]];
         assert!(split_dot_panel(&safe).1.is_empty());
