@@ -373,8 +373,9 @@ const PAIR_WINDOW: usize = 64;
 /// pair when every int16 lane of the sum of their two `vpmaddubsw` results stays exact
 /// (`255 * max(positive sum, negative sum) <= 32767` over the four weights), so the kernel
 /// widens both with one `vpmaddwd`. All-zero units are dropped (pruned weights cost
-/// nothing). First fit over the units sorted by their largest lane sum, within
-/// [`PAIR_WINDOW`] candidates; deterministic.
+/// nothing). First fit, hardest unit first: the units sorted by decreasing largest lane
+/// sum, each taking the first fitting one of the next [`PAIR_WINDOW`] unused units (a
+/// split-off part usually fits a large group: their large lanes differ); deterministic.
 #[allow(clippy::type_complexity)]
 fn chunk_dot_panel(
     (main, parts): (Vec<DotGroup>, Vec<DotUnit>),
@@ -388,7 +389,7 @@ fn chunk_dot_panel(
     let lanes: Vec<_> = units.iter().map(|(_, g)| dot_lanes(g)).collect();
     let key = |i: usize| lanes[i].iter().flatten().copied().max().unwrap_or(0);
     let mut order: Vec<usize> = (0..units.len()).collect();
-    order.sort_by_key(|&i| (key(i), i));
+    order.sort_by_key(|&i| (std::cmp::Reverse(key(i)), i));
     let fits = |a: usize, b: usize| {
         lanes[a]
             .iter()
@@ -486,7 +487,7 @@ mod tests {
         ];
         let (p, s) = chunk_dot_panel(split_dot_panel(&small));
         assert_eq!((p.len(), s.len()), (1, 0));
-        assert_eq!((p[0].0 .0, p[0].1 .0), (0, 2));
+        assert_eq!((p[0].0 .0, p[0].1 .0), (2, 0));
         // Exact groups are not split.
         let safe = vec![[[100, -100, 64, 64]; QNR]];
         assert!(split_dot_panel(&safe).1.is_empty());
