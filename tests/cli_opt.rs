@@ -10,21 +10,8 @@ use std::path::Path;
 
 fn zoo(dir: &Path, name: &str) -> String {
     let out = dir.join(format!("{name}.lnir"));
-    let o = out.to_str().unwrap();
-    let r = lnc(&[
-        "zoo",
-        name,
-        "--input-size",
-        "32",
-        "--width",
-        "0.25",
-        "--classes",
-        "10",
-        "-o",
-        o,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    o.to_string()
+    common::tiny_zoo(name, &out).unwrap();
+    out.to_str().unwrap().to_string()
 }
 
 fn load(path: &str) -> Graph {
@@ -233,33 +220,13 @@ fn opt_errors() {
 
 #[test]
 fn opt_on_torchvision_exports() {
-    const MODELS: &[&str] = &[
-        "mobilenet_v2",
-        "shufflenet_v2_x1_0",
-        "squeezenet1_1",
-        "mobilenet_v3_small",
-        "mnasnet0_5",
-        "efficientnet_b0",
-    ];
     let Some(py) = common::python_with_onnx("opt_on_torchvision_exports") else {
         return;
     };
-    let root = common::repo_root();
     let dir = scratch("opt_torchvision");
-    for name in MODELS {
+    for name in common::TORCHVISION {
         let onnx = dir.join(format!("{name}.onnx"));
-        let st = std::process::Command::new(&py)
-            .arg(root.join("scripts/torchvision_export.py"))
-            .arg("hydrate")
-            .arg(root.join(format!("tests/data/torchvision/{name}.skeleton.onnx")))
-            .arg(&onnx)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        common::hydrate_torchvision(&py, name, &onnx).unwrap_or_else(|e| panic!("{name}: {e}"));
         for target in ["cpu", "fpga"] {
             let out = dir.join(format!("{name}.{target}.lnir"));
             let r = lnc(&[

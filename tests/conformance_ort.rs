@@ -75,7 +75,7 @@ fn compare(py: &std::path::Path, model: &str, extra: &[&str], tag: &str) -> Resu
     }
 }
 
-const TINY: &[&str] = &["--input-size", "32", "--width", "0.25", "--classes", "10"];
+use common::TINY_ZOO as TINY;
 
 #[test]
 fn zoo_models_match_onnxruntime() {

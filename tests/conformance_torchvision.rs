@@ -12,14 +12,7 @@ mod common;
 
 use std::process::Command;
 
-const MODELS: &[&str] = &[
-    "mobilenet_v2",
-    "mobilenet_v3_small",
-    "shufflenet_v2_x1_0",
-    "squeezenet1_1",
-    "mnasnet0_5",
-    "efficientnet_b0",
-];
+use common::TORCHVISION as MODELS;
 
 fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| e.to_string())?;
@@ -51,13 +44,7 @@ fn torchvision_exports_match_onnxruntime() {
     for name in MODELS {
         let dir = common::scratch(&format!("torchvision/{name}"));
         let model = dir.join(format!("{name}.onnx"));
-        let skel = root.join(format!("tests/data/torchvision/{name}.skeleton.onnx"));
-        if let Err(e) = run(Command::new(&py)
-            .arg(root.join("scripts/torchvision_export.py"))
-            .arg("hydrate")
-            .arg(&skel)
-            .arg(&model))
-        {
+        if let Err(e) = common::hydrate_torchvision(&py, name, &model) {
             failures.push(format!("{name}: hydrate: {e}"));
             continue;
         }

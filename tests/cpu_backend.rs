@@ -381,15 +381,7 @@ fn aarch64_builds_match_under_qemu() {
     );
 }
 
-/// torchvision's opset-17 exports committed as skeletons in `tests/data/torchvision`.
-const TORCHVISION: &[&str] = &[
-    "mobilenet_v2",
-    "mobilenet_v3_small",
-    "shufflenet_v2_x1_0",
-    "squeezenet1_1",
-    "mnasnet0_5",
-    "efficientnet_b0",
-];
+use common::TORCHVISION;
 
 #[test]
 fn torchvision_exports_match_interpreter() {
@@ -400,18 +392,11 @@ fn torchvision_exports_match_interpreter() {
     let Some(py) = common::python_with_onnx(test) else {
         return;
     };
-    let root = common::repo_root();
     let mut failures = Vec::new();
     for name in TORCHVISION {
         let dir = common::scratch(&format!("cpu/torchvision-{name}"));
         let model = dir.join(format!("{name}.onnx"));
-        let skel = root.join(format!("tests/data/torchvision/{name}.skeleton.onnx"));
-        if let Err(e) = run(Command::new(&py)
-            .arg(root.join("scripts/torchvision_export.py"))
-            .arg("hydrate")
-            .arg(&skel)
-            .arg(&model))
-        {
+        if let Err(e) = common::hydrate_torchvision(&py, name, &model) {
             failures.push(format!("{name}: hydrate: {e}"));
             continue;
         }
@@ -576,20 +561,7 @@ fn ort_quantized_tiny_model_is_bit_exact() {
     let onnx = dir.join("mnv2.onnx");
     let qdq = dir.join("mnv2_qdq.onnx");
     let opt = dir.join("mnv2_qdq_opt.lnir");
-    run(Command::new(common::lnc_bin())
-        .args([
-            "zoo",
-            "mobilenet_v2",
-            "--input-size",
-            "32",
-            "--width",
-            "0.25",
-            "--classes",
-            "10",
-            "-o",
-        ])
-        .arg(&onnx))
-    .expect("lnc zoo");
+    common::tiny_zoo("mobilenet_v2", &onnx).expect("lnc zoo");
     ort_quantize(&py, &onnx, &qdq, true).expect("quantize");
     run(Command::new(common::lnc_bin())
         .arg("opt")
@@ -696,31 +668,12 @@ fn ort_quantized_zoo_and_torchvision_models_are_bit_exact() {
     let mut models: Vec<(String, PathBuf)> = Vec::new();
     for name in zoo_names() {
         let onnx = dir.join(format!("{name}.onnx"));
-        run(Command::new(common::lnc_bin())
-            .args([
-                "zoo",
-                name,
-                "--input-size",
-                "32",
-                "--width",
-                "0.25",
-                "--classes",
-                "10",
-            ])
-            .arg("-o")
-            .arg(&onnx))
-        .expect("lnc zoo");
+        common::tiny_zoo(name, &onnx).expect("lnc zoo");
         models.push((name.to_string(), onnx));
     }
-    let tv = common::repo_root().join("tests/data/torchvision");
     for name in TORCHVISION {
         let onnx = dir.join(format!("tv_{name}.onnx"));
-        run(Command::new(&py)
-            .arg(common::repo_root().join("scripts/torchvision_export.py"))
-            .arg("hydrate")
-            .arg(tv.join(format!("{name}.skeleton.onnx")))
-            .arg(&onnx))
-        .expect("hydrate");
+        common::hydrate_torchvision(&py, name, &onnx).expect("hydrate");
         models.push((format!("tv_{name}"), onnx));
     }
     let mut failures = Vec::new();

@@ -126,13 +126,12 @@ static inline __m256i lnc_qdot(__m256i acc, __m256i a, __m256i w, __m256i ones) 
 #elif defined(__AVXVNNI__)
 #define lnc_qdot(acc, a, w, ones) _mm256_dpbusd_avx_epi32(acc, a, w)
 #else
-#define lnc_qdot(acc, a, w, ones) \
-    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones))
+/* acc + the int16 pair sums t widened (vpmaddwd by ones). */
+#define lnc_qwiden(acc, t, ones) _mm256_add_epi32(acc, _mm256_madd_epi16(t, ones))
+#define lnc_qdot(acc, a, w, ones) lnc_qwiden(acc, _mm256_maddubs_epi16(a, w), ones)
 /* Two groups whose int16 lane sums lnc proved cannot overflow: one vpmaddwd for both. */
-#define lnc_qdot2(acc, a, wa, b, wb, ones)                                                  \
-    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(a, wa),    \
-                                                             _mm256_maddubs_epi16(b, wb)),   \
-                                            ones))
+#define lnc_qdot2(acc, a, wa, b, wb, ones) \
+    lnc_qwiden(acc, _mm256_add_epi16(_mm256_maddubs_epi16(a, wa), _mm256_maddubs_epi16(b, wb)), ones)
 #endif
 #if !defined(lnc_qdot2)
 #define lnc_qdot2(acc, a, wa, b, wb, ones) lnc_qdot(lnc_qdot(acc, a, wa, ones), b, wb, ones)
@@ -825,16 +824,16 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
             for (ow = 0; ow < OW; ow += 2, yp += 2 * ldy) {
                 const long col = base + ow + 2;
                 __m256i ea = b0, eb = b1, oa = b0, ob = b1, na, nb;
+/* acc pair (A, B) += the column pair (HA, HB) times weight set V of kernel row R. */
+#define LNC_QDW_MAC(A, B, HA, HB, R, V)                                                        \
+    A = _mm256_add_epi32(A, _mm256_madd_epi16(HA, wv[R][V][0]));                               \
+    B = _mm256_add_epi32(B, _mm256_madd_epi16(HB, wv[R][V][1]))
 #define LNC_QDW3_S1(X, R, HA, HB)                                                              \
     lnc_qdw_pair(X, col, W, ldx, z16, sg, &na, &nb);                                           \
-    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(HA, wv[R][0][0]));                             \
-    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(HB, wv[R][0][1]));                             \
-    oa = _mm256_add_epi32(oa, _mm256_madd_epi16(HA, wv[R][2][0]));                             \
-    ob = _mm256_add_epi32(ob, _mm256_madd_epi16(HB, wv[R][2][1]));                             \
-    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(na, wv[R][1][0]));                             \
-    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(nb, wv[R][1][1]));                             \
-    oa = _mm256_add_epi32(oa, _mm256_madd_epi16(na, wv[R][3][0]));                             \
-    ob = _mm256_add_epi32(ob, _mm256_madd_epi16(nb, wv[R][3][1]));                             \
+    LNC_QDW_MAC(ea, eb, HA, HB, R, 0);                                                         \
+    LNC_QDW_MAC(oa, ob, HA, HB, R, 2);                                                         \
+    LNC_QDW_MAC(ea, eb, na, nb, R, 1);                                                         \
+    LNC_QDW_MAC(oa, ob, na, nb, R, 3);                                                         \
     HA = na;                                                                                   \
     HB = nb
                 LNC_QDW3_S1(x0, 0, h0a, h0b);
@@ -850,16 +849,15 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
                 __m256i ea = b0, eb = b1, na, nb;
 #define LNC_QDW3_S2(X, R, HA, HB)                                                              \
     lnc_qdw_pair(X, col, W, ldx, z16, sg, &na, &nb);                                           \
-    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(HA, wv[R][0][0]));                             \
-    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(HB, wv[R][0][1]));                             \
-    ea = _mm256_add_epi32(ea, _mm256_madd_epi16(na, wv[R][1][0]));                             \
-    eb = _mm256_add_epi32(eb, _mm256_madd_epi16(nb, wv[R][1][1]));                             \
+    LNC_QDW_MAC(ea, eb, HA, HB, R, 0);                                                         \
+    LNC_QDW_MAC(ea, eb, na, nb, R, 1);                                                         \
     HA = na;                                                                                   \
     HB = nb
                 LNC_QDW3_S2(x0, 0, h0a, h0b);
                 LNC_QDW3_S2(x1, 1, h1a, h1b);
                 LNC_QDW3_S2(x2, 2, h2a, h2b);
 #undef LNC_QDW3_S2
+#undef LNC_QDW_MAC
                 lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
             }
         }

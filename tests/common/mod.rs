@@ -72,3 +72,49 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn lnc_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_lnc"))
 }
+
+/// `lnc zoo` arguments of the tiny test models (32x32 input, width 0.25, 10 classes).
+pub const TINY_ZOO: &[&str] = &["--input-size", "32", "--width", "0.25", "--classes", "10"];
+
+/// torchvision's opset-17 exports committed as skeletons in `tests/data/torchvision`.
+pub const TORCHVISION: &[&str] = &[
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
+    "mnasnet0_5",
+    "efficientnet_b0",
+];
+
+fn run_ok(cmd: &mut Command) -> Result<(), String> {
+    let o = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&o.stderr)))
+    }
+}
+
+/// Write the tiny zoo model `name` (`TINY_ZOO`) to `out` (`.onnx` or `.lnir`).
+pub fn tiny_zoo(name: &str, out: &Path) -> Result<(), String> {
+    run_ok(
+        Command::new(lnc_bin())
+            .args(["zoo", name])
+            .args(TINY_ZOO)
+            .arg("-o")
+            .arg(out),
+    )
+}
+
+/// Hydrate the committed skeleton of torchvision's `name` into a full ONNX model at `out`
+/// (seeded weights, `scripts/torchvision_export.py`), with the Python `py`.
+pub fn hydrate_torchvision(py: &Path, name: &str, out: &Path) -> Result<(), String> {
+    let root = repo_root();
+    run_ok(
+        Command::new(py)
+            .arg(root.join("scripts/torchvision_export.py"))
+            .arg("hydrate")
+            .arg(root.join(format!("tests/data/torchvision/{name}.skeleton.onnx")))
+            .arg(out),
+    )
+}

@@ -306,13 +306,19 @@ impl Emitter<'_> {
 /// One group of a GEMM panel: `[channel][t]` weights of `k = 4 gi + t`.
 type DotGroup = [[i32; 4]; QNR];
 
+/// Whether an int16 sum of u8 activations times weights whose positive weights sum to
+/// `pos` and negative ones to `-neg` is exact for every u8 input.
+fn int16_exact(pos: i32, neg: i32) -> bool {
+    255 * pos.max(neg) <= 32767
+}
+
 /// Whether `vpmaddubsw` computes `u0 * a + u1 * b` exactly for every pair of u8 `u`: both
 /// weights are int8 and no int16 pair sum can saturate.
 fn dot_pair_exact(a: i32, b: i32) -> bool {
     let i8s = -128..=127;
     i8s.contains(&a)
         && i8s.contains(&b)
-        && 255 * (a.max(0) + b.max(0)).max((-a).max(0) + (-b).max(0)) <= 32767
+        && int16_exact(a.max(0) + b.max(0), (-a).max(0) + (-b).max(0))
 }
 
 /// Split a panel's weight groups into main groups and split-off parts (group index, part),
@@ -394,7 +400,7 @@ fn chunk_dot_panel(
         lanes[a]
             .iter()
             .zip(&lanes[b])
-            .all(|(x, y)| 255 * (x[0] + y[0]).max(x[1] + y[1]) <= 32767)
+            .all(|(x, y)| int16_exact(x[0] + y[0], x[1] + y[1]))
     };
     let mut used = vec![false; units.len()];
     let (mut pairs, mut singles) = (Vec::new(), Vec::new());
