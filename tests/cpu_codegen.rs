@@ -330,6 +330,10 @@ fn generated_c_snapshot_int8() {
     assert_eq!(h.get("qconv_depthwise"), Some(&2), "{h:?}");
     assert_eq!(h.get("qconv_pointwise"), Some(&3), "{h:?}");
     assert_eq!(h.get("qconv_direct"), Some(&3), "{h:?}");
+    // Both residual adds are one integer step each (no f32 Dequantize / Add / Quantize),
+    // the plain one and the one with a transposed operand.
+    assert_eq!(h.get("qadd"), Some(&2), "{h:?}");
+    assert_eq!(h.get("binary"), None, "{h:?}");
     let files = emit(&g, &plan, &opts(Isa::X86_64V3, 1)).unwrap();
     assert!(files.contains_key("lnc_qkernels.c") && files.contains_key("lnc_qkernels.h"));
     assert!(files["Makefile"].contains("lnc_qkernels.o"));

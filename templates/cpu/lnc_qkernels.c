@@ -139,13 +139,13 @@ static inline __m256i lnc_qdot(__m256i acc, __m256i a, __m256i w, __m256i ones) 
 #endif
 
 /* The chunks of a packed panel `w`, each as STEP(byte offset in a row, 16 weight words):
- * pair chunks [ga, gb, 16 words, 16 words] then single chunks [g, 16 words]. */
+ * pair chunks [oa, ob, 16 words, 16 words] then single chunks [o, 16 words]. */
 #define LNC_QCHUNKS(STEP)                                                             \
     for (e = 0; e < NP; e++) {                                                        \
-        STEP(4 * (long)pp[e * 34], pp + e * 34 + 2)                                   \
-        STEP(4 * (long)pp[e * 34 + 1], pp + e * 34 + 18)                              \
+        STEP((long)pp[e * 34], pp + e * 34 + 2)                                       \
+        STEP((long)pp[e * 34 + 1], pp + e * 34 + 18)                                  \
     }                                                                                 \
-    for (e = 0; e < NS; e++) STEP(4 * (long)sp[e * 17], sp + e * 17 + 1)
+    for (e = 0; e < NS; e++) STEP((long)sp[e * 17], sp + e * 17 + 1)
 
 typedef struct {
     const lnc_conv *g;
@@ -156,6 +156,7 @@ typedef struct {
     uint8_t *y, *tmp;
     long npix, K, G, panels, cpg, mpg;
     int parts, by_pixels, pw, direct;
+    long is[4]; /* direct: the image the rows are read from (element strides n, c, h, w) */
 } lnc_qg_job;
 
 static inline uint32_t lnc_qld4(const uint8_t *p) {
@@ -263,13 +264,13 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             __m256i c0 = b0, c1 = b1, d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
             for (e = 0; e < NP; e++) {
                 const uint32_t *c = pp + e * 34;
-                const __m256i xa = LNC_QX(p0, 4 * (long)c[0]), xb = LNC_QX(p0, 4 * (long)c[1]);
+                const __m256i xa = LNC_QX(p0, (long)c[0]), xb = LNC_QX(p0, (long)c[1]);
                 c0 = lnc_qdot2(c0, xa, LNC_QW(c + 2), xb, LNC_QW(c + 18), ones);
                 c1 = lnc_qdot2(c1, xa, LNC_QW(c + 10), xb, LNC_QW(c + 26), ones);
             }
             for (e = 0; e < NS; e++) {
                 const uint32_t *c = sp + e * 17;
-                const __m256i xa = LNC_QX(p0, 4 * (long)c[0]);
+                const __m256i xa = LNC_QX(p0, (long)c[0]);
                 d0 = lnc_qdot(d0, xa, LNC_QW(c + 1), ones);
                 d1 = lnc_qdot(d1, xa, LNC_QW(c + 9), ones);
             }
@@ -282,7 +283,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             uint8_t t[16];
             for (e = 0; e < NP; e++) {
                 const uint32_t *c = pp + e * 34;
-                const long oa = 4 * (long)c[0], ob = 4 * (long)c[1];
+                const long oa = (long)c[0], ob = (long)c[1];
                 const __m256i wa = LNC_QW(c + 2), wb = LNC_QW(c + 18);
                 c0 = lnc_qdot2(c0, LNC_QX(p0, oa), wa, LNC_QX(p0, ob), wb, ones);
                 c1 = lnc_qdot2(c1, LNC_QX(p1, oa), wa, LNC_QX(p1, ob), wb, ones);
@@ -293,7 +294,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             }
             for (e = 0; e < NS; e++) {
                 const uint32_t *c = sp + e * 17;
-                const long oa = 4 * (long)c[0];
+                const long oa = (long)c[0];
                 const __m256i wa = LNC_QW(c + 1);
                 c0 = lnc_qdot(c0, LNC_QX(p0, oa), wa, ones);
                 c1 = lnc_qdot(c1, LNC_QX(p1, oa), wa, ones);
@@ -320,7 +321,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             __m256i c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
             for (e = 0; e < NP; e++) {
                 const uint32_t *c = pp + e * 34;
-                const long oa = 4 * (long)c[0], ob = 4 * (long)c[1];
+                const long oa = (long)c[0], ob = (long)c[1];
                 __m256i xa, xb;
 #define LNC_QROW2(P, C0, C1)                                                  \
     xa = LNC_QX(P, oa);                                                       \
@@ -337,7 +338,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             }
             for (e = 0; e < NS; e++) {
                 const uint32_t *c = sp + e * 17;
-                const long oa = 4 * (long)c[0];
+                const long oa = (long)c[0];
                 const __m256i w0 = LNC_QW(c + 1), w1 = LNC_QW(c + 9);
                 __m256i x;
 #define LNC_QROW1(P, C0, C1)                                       \
@@ -461,7 +462,6 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
 static void lnc_qg_part(void *ctx, int part, int tid) {
     const lnc_qg_job *j = (const lnc_qg_job *)ctx;
     const lnc_conv *g = j->g;
-    const long *xs = j->xs;
     const long G = j->G;
     uint8_t *a = j->direct ? NULL : j->tmp + (long)tid * LNC_QROWS * 4 * G;
     long p0 = 0, p1 = j->npix, q0 = 0, q1 = j->panels, pb, grp, qi, r;
@@ -478,7 +478,8 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
                 long n = pb / plane, oh = (pb % plane) / g->ow, ow = pb % g->ow;
                 for (r = 0; r < rows; r++) {
                     if (j->direct) {
-                        rp[r] = j->x + n * xs[0] + oh * xs[2] + ow * xs[3];
+                        rp[r] = j->x + n * j->is[0] + oh * g->sh * j->is[2] +
+                                ow * g->sw * j->is[3];
                     } else {
                         lnc_qgather(j, n, oh, ow, grp, a + r * 4 * G);
                         rp[r] = a + r * 4 * G;
@@ -509,31 +510,83 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
     }
 }
 
+static void lnc_qgemm_run(lnc_qg_job *j) {
+    const lnc_conv *g = j->g;
+    int t = lnc_pool_threads();
+    j->npix = g->n * g->oh * g->ow;
+    j->cpg = g->c / g->group;
+    j->mpg = g->m / g->group;
+    j->K = g->kh * g->kw * j->cpg;
+    j->G = (j->K + 3) / 4;
+    j->panels = (j->mpg + LNC_QNR - 1) / LNC_QNR;
+    /* Few pixels: split the weight panels (each thread streams a part of the weights). */
+    j->by_pixels = j->npix >= (long)LNC_QROWS * t || j->panels * g->group < 2 * t || g->group > 1;
+    j->parts = 1;
+    if (t > 1) {
+        if (j->by_pixels)
+            j->parts = (int)LNC_QMIN(2 * t, (j->npix + LNC_QMR - 1) / LNC_QMR);
+        else
+            j->parts = (int)LNC_QMIN(2 * t, j->panels);
+    }
+    if (j->npix * g->m * j->K < 32768) j->parts = 1;
+    lnc_parallel_for(j->parts, lnc_qg_part, j);
+}
+
 void lnc_qconv_gemm(const lnc_conv *g, const long *xs, const uint8_t *x, const uint32_t *w,
                     const lnc_qparams *q, uint8_t *y, uint8_t *tmp) {
     lnc_qg_job j;
-    int t = lnc_pool_threads();
+    int i;
     j.g = g; j.xs = xs; j.x = x; j.w = w; j.q = q; j.y = y; j.tmp = tmp;
-    j.npix = g->n * g->oh * g->ow;
-    j.cpg = g->c / g->group;
-    j.mpg = g->m / g->group;
-    j.K = g->kh * g->kw * j.cpg;
-    j.G = (j.K + 3) / 4;
-    j.panels = (j.mpg + LNC_QNR - 1) / LNC_QNR;
     j.pw = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
            g->group == 1 && xs[1] == 1;
-    j.direct = LNC_QGEMM_DIRECT(j.pw, q->x_signed, j.K);
-    /* Few pixels: split the weight panels (each thread streams a part of the weights). */
-    j.by_pixels = j.npix >= (long)LNC_QROWS * t || j.panels * g->group < 2 * t || g->group > 1;
-    j.parts = 1;
-    if (t > 1) {
-        if (j.by_pixels)
-            j.parts = (int)LNC_QMIN(2 * t, (j.npix + LNC_QMR - 1) / LNC_QMR);
-        else
-            j.parts = (int)LNC_QMIN(2 * t, j.panels);
+    j.direct = LNC_QGEMM_DIRECT(j.pw, q->x_signed, g->kh * g->kw * g->c);
+    for (i = 0; i < 4; i++) j.is[i] = xs[i];
+    lnc_qgemm_run(&j);
+}
+
+void lnc_qconv_gemm_win(const lnc_conv *g, const long *xs, const uint8_t *x, const uint32_t *w,
+                        const lnc_qparams *q, uint8_t *y, uint8_t *img) {
+    lnc_qg_job j;
+    int i;
+    j.g = g; j.xs = xs; j.x = x; j.w = w; j.q = q; j.y = y; j.tmp = NULL;
+    j.pw = 0;
+    j.direct = 1;
+    if (img == NULL) {
+        for (i = 0; i < 4; i++) j.is[i] = xs[i];
+    } else {
+        /* The padded image, pixel-major: x_zp outside x, u = x ^ 0x80 for i8. */
+        const long C = g->c, pw = g->w + g->pl + g->pr, ph = g->h + g->pt + g->pb;
+        const uint8_t flip = q->x_signed ? 0x80 : 0, pad = (uint8_t)q->x_zp ^ flip;
+        long n, r, col, c;
+        j.is[3] = C; j.is[2] = pw * C; j.is[1] = 1; j.is[0] = ph * pw * C;
+        for (n = 0; n < g->n; n++) {
+            for (r = 0; r < ph; r++) {
+                uint8_t *d = img + n * j.is[0] + r * j.is[2];
+                const long ih = r - g->pt;
+                if (ih < 0 || ih >= g->h) {
+                    memset(d, pad, (size_t)(pw * C));
+                    continue;
+                }
+                memset(d, pad, (size_t)(g->pl * C));
+                memset(d + (g->pl + g->w) * C, pad, (size_t)(g->pr * C));
+                d += g->pl * C;
+                if (xs[1] == 1 && xs[3] == C) {
+                    memcpy(d, x + n * xs[0] + ih * xs[2], (size_t)(g->w * C));
+                    if (flip)
+                        for (c = 0; c < g->w * C; c++) d[c] ^= flip;
+                } else {
+                    for (col = 0; col < g->w; col++)
+                        for (c = 0; c < C; c++)
+                            d[col * C + c] =
+                                x[n * xs[0] + c * xs[1] + ih * xs[2] + col * xs[3]] ^ flip;
+                }
+            }
+        }
+        /* A field's last group may read up to 3 bytes past the image (weights 0 there). */
+        memset(img + g->n * j.is[0], 0, 4);
+        j.x = img;
     }
-    if (j.npix * g->m * j.K < 32768) j.parts = 1;
-    lnc_parallel_for(j.parts, lnc_qg_part, &j);
+    lnc_qgemm_run(&j);
 }
 
 /* ----- depthwise ------------------------------------------------------------------------ */
@@ -1064,7 +1117,7 @@ void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const 
 #define LNC_QND_LOOP(rank, shape, NOPS, strides, ...)                                     \
     do {                                                                                  \
         long idx_[6] = {0, 0, 0, 0, 0, 0};                                                \
-        long off_[2] = {0, 0};                                                            \
+        long off_[3] = {0, 0, 0};                                                         \
         int ax_, o_;                                                                      \
         long total_ = 1;                                                                  \
         for (ax_ = 0; ax_ < (rank); ax_++) total_ *= (shape)[ax_];                        \
@@ -1166,6 +1219,100 @@ void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *x
             memcpy(yp, xp, (size_t)n);
         else
             for (i = 0; i < n; i++) yp[i * sy] = xp[i * sx];
+    });
+}
+
+/* ----- quantized residual add --------------------------------------------------------- */
+
+typedef struct {
+    const lnc_qadd_params *p;
+    const uint8_t *a, *b;
+    uint8_t *y;
+    long n;
+    int parts;
+} lnc_qadd_job;
+
+/* y[i] = Q(DQ(a[i]) + DQ(b[i])) for i in [lo, hi), unit strides. */
+static void lnc_qadd_run(const lnc_qadd_params *p, const uint8_t *a, const uint8_t *b,
+                         uint8_t *y, long lo, long hi) {
+    const float ylo = (float)((p->y_signed ? -128 : 0) - p->y_zp);
+    const float yhi = (float)((p->y_signed ? 127 : 255) - p->y_zp);
+    long i = lo;
+#if defined(LNC_QAVX2)
+    {
+        const __m256 sa = _mm256_set1_ps(p->a_scale), sb = _mm256_set1_ps(p->b_scale);
+        const __m256 sy = _mm256_set1_ps(p->y_scale);
+        const __m256 vlo = _mm256_set1_ps(ylo), vhi = _mm256_set1_ps(yhi);
+        const __m256i za = _mm256_set1_epi32(p->a_zp), zb = _mm256_set1_epi32(p->b_zp);
+        const __m256i zy = _mm256_set1_epi32(p->y_zp);
+        for (; i + 8 <= hi; i += 8) {
+            const __m128i a8 = _mm_loadl_epi64((const __m128i *)(a + i));
+            const __m128i b8 = _mm_loadl_epi64((const __m128i *)(b + i));
+            const __m256i ai = p->a_signed ? _mm256_cvtepi8_epi32(a8) : _mm256_cvtepu8_epi32(a8);
+            const __m256i bi = p->b_signed ? _mm256_cvtepi8_epi32(b8) : _mm256_cvtepu8_epi32(b8);
+            const __m256 fa = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ai, za)), sa);
+            const __m256 fb = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(bi, zb)), sb);
+            __m256 t = _mm256_div_ps(_mm256_add_ps(fa, fb), sy);
+            const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(t, t, _CMP_UNORD_Q));
+            __m256i q;
+            __m128i h;
+            t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
+            q = _mm256_add_epi32(_mm256_andnot_si256(nan, _mm256_cvtps_epi32(t)), zy);
+            h = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+            _mm_storel_epi64((__m128i *)(y + i),
+                             p->y_signed ? _mm_packs_epi16(h, h) : _mm_packus_epi16(h, h));
+        }
+    }
+#endif
+    for (; i < hi; i++) {
+        const float fa = (float)(lnc_qload(a + i, p->a_signed) - p->a_zp) * p->a_scale;
+        const float fb = (float)(lnc_qload(b + i, p->b_signed) - p->b_zp) * p->b_scale;
+        float t = (fa + fb) / p->y_scale;
+        if (t != t) {
+            y[i] = (uint8_t)p->y_zp;
+        } else {
+            t = t < ylo ? ylo : (t > yhi ? yhi : t);
+            y[i] = (uint8_t)((int)nearbyintf(t) + p->y_zp);
+        }
+    }
+}
+
+static void lnc_qadd_part(void *ctx, int part, int tid) {
+    const lnc_qadd_job *j = (const lnc_qadd_job *)ctx;
+    long lo, hi;
+    (void)tid;
+    lnc_qchunk(j->n, j->parts, part, 64, &lo, &hi);
+    lnc_qadd_run(j->p, j->a, j->b, j->y, lo, hi);
+}
+
+void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const uint8_t *a,
+                 const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys) {
+    const long *st[3];
+    const long n = shape[rank - 1];
+    if (rank == 1 && as[0] == 1 && bs[0] == 1 && ys[0] == 1) {
+        /* Contiguous (the usual residual add of two same-layout maps): split across the pool. */
+        lnc_qadd_job j;
+        const int t = lnc_pool_threads();
+        j.p = p; j.a = a; j.b = b; j.y = y; j.n = n;
+        j.parts = n >= 16384 && t > 1 ? 2 * t : 1;
+        lnc_parallel_for(j.parts, lnc_qadd_part, &j);
+        return;
+    }
+    st[0] = as; st[1] = bs; st[2] = ys;
+    LNC_QND_LOOP(rank, shape, 3, st, {
+        const uint8_t *ap = a + off_[0], *bp = b + off_[1];
+        uint8_t *yp = y + off_[2];
+        if (as[rank - 1] == 1 && bs[rank - 1] == 1 && ys[rank - 1] == 1) {
+            lnc_qadd_run(p, ap, bp, yp, 0, n);
+        } else {
+            long i;
+            for (i = 0; i < n; i++) {
+                uint8_t r;
+                const uint8_t av = ap[i * as[rank - 1]], bv = bp[i * bs[rank - 1]];
+                lnc_qadd_run(p, &av, &bv, &r, 0, 1);
+                yp[i * ys[rank - 1]] = r;
+            }
+        }
     });
 }
 

@@ -9,13 +9,16 @@
  * Rounding is the FPU's round-to-nearest-even (the default mode; do not change it).
  * Integer tensors are bytes (u8 or i8, `*_signed` says which), pixel-major like the float
  * ones. Weights are packed by lnc (`w - w_zp` already subtracted):
- *   GEMM (pointwise and gathered convolutions): the words start with one offset (in words,
- *     from the start) per [group][panel]. A group of weights is LNC_QNR words, word j
- *     holding the int8 weights of channel j for k = 4g..4g+3 (byte t = k 4g+t; zeros past
- *     K and past the panel's channels), K = (ky, kx, c) per conv group. A panel is a count
- *     NP, NP pair chunks [ga, gb, group ga, group gb], a count NS and NS single chunks
- *     [g, group g]; its weights are the sum over all chunks (a group may be split into
- *     several parts, all-zero parts are left out). lnc proves on the constant weights that
+ *   GEMM (pointwise, gathered and windowed convolutions): the words start with one offset
+ *     (in words, from the start) per [group][panel]. A group of weights is LNC_QNR words,
+ *     word j holding the int8 weights of channel j for 4 consecutive activation bytes of a
+ *     row (byte t: the weight of byte t; zeros past K and past the panel's channels). A
+ *     row is the receptive field of a pixel: gathered, K = (ky, kx, c) per conv group, group
+ *     g at byte 4g; windowed (lnc_qconv_gemm_win), the bytes of an image from the field's
+ *     first pixel on. A panel is a count NP, NP pair chunks [oa, ob, group a, group b], a
+ *     count NS and NS single chunks [o, group]; o is the byte offset of the group's
+ *     activations in the row. Its weights are the sum over all chunks (a group may be split
+ *     into several parts, all-zero parts are left out). lnc proves on the constant weights that
  *     AVX2's saturating `vpmaddubsw` is exact: every pair of weights (k 2i, 2i+1 of a
  *     channel) of a part, and the four weights of a lane of a pair chunk together, satisfy
  *     255 * max(sum of positive weights, -sum of negative weights) <= 32767 for u8
@@ -61,6 +64,15 @@ typedef struct lnc_qparams {
  * NEON sdot, or portable C). `xs`: element strides of x (n, c, h, w), any layout. */
 void lnc_qconv_gemm(const lnc_conv *g, const long *xs, const uint8_t *x, const uint32_t *w,
                     const lnc_qparams *q, uint8_t *y, uint8_t *tmp);
+/* The same GEMM (group 1) without gathering: the row of output pixel (n, oh, ow) is read in
+ * place from an image at byte n*is[0] + oh*sh*is[2] + ow*sw*is[3], the packed weights
+ * holding each group's byte offset from there (the runs of a receptive field padded to
+ * whole groups, lnc emits the offsets for this image). `img` NULL: the image is x itself
+ * (u8, pixel-major, is = xs; lnc only does this when no group reads past a run). Else x
+ * (any layout) is first copied into `img`, pixel-major and padded: (h + pt + pb) rows of
+ * (w + pl + pr) pixels of c bytes, x_zp outside x, i8 flipped to u8 (x ^ 0x80), + 4 bytes. */
+void lnc_qconv_gemm_win(const lnc_conv *g, const long *xs, const uint8_t *x, const uint32_t *w,
+                        const lnc_qparams *q, uint8_t *y, uint8_t *img);
 /* Depthwise convolution (group == C == M), pixel-major in and out. */
 void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const lnc_qparams *q,
                   uint8_t *y);
@@ -80,5 +92,17 @@ void lnc_dequantize_nd(float scale, int zp, int x_signed, int rank, const long *
                        const uint8_t *x, const long *xs, float *y, const long *ys);
 void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *xs, uint8_t *y,
                     const long *ys);
+
+/* Residual add of two quantized tensors (a QDQ graph's DequantizeLinear x2, f32 Add,
+ * QuantizeLinear), each element as those compute it:
+ *   y = saturate(round_half_even(((float)(a - a_zp) * a_scale + (float)(b - b_zp) * b_scale)
+ *                                / y_scale) + y_zp), NaN -> y_zp. */
+typedef struct lnc_qadd_params {
+    float a_scale, b_scale, y_scale;
+    int a_zp, b_zp, y_zp;
+    int a_signed, b_signed, y_signed;
+} lnc_qadd_params;
+void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const uint8_t *a,
+                 const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys);
 
 #endif

@@ -1,7 +1,8 @@
 //! Hand-built QDQ graphs for the CPU backend's integer path (shared by `cpu_backend.rs`
 //! and `cpu_codegen.rs`): QuantizeLinear -> QLinearConv chains (3x3/2 first layer,
 //! pointwise, depthwise 3x3/1 and 3x3/2, group conv, a 1x1 "Gemm" through Reshapes) ->
-//! DequantizeLinear -> float Add / GlobalAveragePool -> QuantizeLinear ..., with seeded
+//! DequantizeLinear -> float Add (fused into one integer step, also on transposed
+//! operands) / GlobalAveragePool -> QuantizeLinear ..., with seeded
 //! random weights, per-channel and per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
@@ -269,8 +270,23 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
             .unwrap();
     let a7 = a(128, (a5.scale + a6.scale) * 0.6);
     let q7 = b.q(add, a7);
+    // A second residual add, of q7 and its transpose (an integer view with other strides).
+    let q7t =
+        b.g.add(
+            "q7t",
+            Op::Transpose {
+                perm: vec![0, 1, 3, 2],
+            },
+            &[q7],
+        )
+        .unwrap();
+    let (d7, d7t) = (b.dq(q7, a7), b.dq(q7t, a7));
+    let add2 =
+        b.g.add("add2", Op::Binary(lnc_ir::BinaryOp::Add), &[d7, d7t])
+            .unwrap();
+    let q7b = b.q(add2, a7);
     // Concat of two integer tensors (same quantization), strided 1x1 conv (direct).
-    let cat = b.g.add("cat", Op::Concat { axis: 1 }, &[q7, q7]).unwrap();
+    let cat = b.g.add("cat", Op::Concat { axis: 1 }, &[q7, q7b]).unwrap();
     let (c8, a8) = b.qconv(
         cat,
         a7,

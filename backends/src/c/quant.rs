@@ -125,6 +125,40 @@ impl Emitter<'_> {
                 ));
             }
             QKernel::Conv(c) => self.qconv(i, c, decls, body)?,
+            QKernel::Add {
+                a_q,
+                b_q,
+                y_q,
+                nest,
+                a,
+                b,
+                y,
+            } => {
+                let (sa, sb, sy) = (
+                    signed(self.byte_elem(i, *a)?),
+                    signed(self.byte_elem(i, *b)?),
+                    signed(self.byte_elem(i, *y)?),
+                );
+                let n = self.nest_decl(decls, &id, nest);
+                decls.push(format!(
+                    "static const lnc_qadd_params {id}_q = {{{}, {}, {}, {}, {}, {}, {sa}, {sb}, {sy}}};",
+                    super::flit(a_q.0),
+                    super::flit(b_q.0),
+                    super::flit(y_q.0),
+                    a_q.1,
+                    b_q.1,
+                    y_q.1
+                ));
+                let (ap, bp, yp) = (self.ptr(*a), self.ptr(*b), self.ptr(*y));
+                body.push(format!(
+                    "lnc_qadd_nd(&{id}_q, {}, {}, {ap}, {}, {bp}, {}, {yp}, {});",
+                    nest.shape.len(),
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3]
+                ));
+            }
         }
         Ok(())
     }
@@ -193,7 +227,17 @@ impl Emitter<'_> {
                 let mpg = m / group;
                 let panels = mpg.div_ceil(QNR);
                 let k = kh * kw * cpg;
-                let groups = k.div_ceil(4);
+                // The row's 4-byte groups: byte offset and the k of each byte.
+                let slots: Vec<(usize, [Option<usize>; 4])> = match c.win {
+                    Some(win) => win.groups(g),
+                    None => (0..k.div_ceil(4))
+                        .map(|gi| {
+                            let ks = std::array::from_fn(|t| Some(4 * gi + t).filter(|&v| v < k));
+                            (4 * gi, ks)
+                        })
+                        .collect(),
+                };
+                let groups = slots.len();
                 // Activations enter as u = x + 128 for i8: fold -(x_zp + 128) * sum w.
                 let x_off = c.x_zp.wrapping_add(if xe == Elem::I8 { 128 } else { 0 });
                 let mut table = vec![0u32; group * panels];
@@ -204,17 +248,21 @@ impl Emitter<'_> {
                 for gr in 0..group {
                     for q in 0..panels {
                         let pan = gr * panels + q;
-                        // block[gi][j][t]: channel j, k = 4 gi + t (zeros past K / channels).
+                        // block[gi][j][t]: channel j, byte t of group gi (zeros past the
+                        // runs / channels).
                         let mut block = vec![[[0i32; 4]; QNR]; groups];
                         for j in 0..QNR.min(mpg - q * QNR) {
                             let o = gr * mpg + q * QNR + j;
                             let mut sum = 0i32;
-                            for kk in 0..k {
-                                // k = (ky, kx, c)
-                                let (t, ci) = (kk / cpg, kk % cpg);
-                                let v = w_at(o, ci, t / kw, t % kw) as i32;
-                                block[kk / 4][j][kk % 4] = v;
-                                sum = sum.wrapping_add(v);
+                            for (gi, (_, ks)) in slots.iter().enumerate() {
+                                for (t, kk) in ks.iter().enumerate() {
+                                    // k = (ky, kx, c)
+                                    let Some(kk) = *kk else { continue };
+                                    let (tap, ci) = (kk / cpg, kk % cpg);
+                                    let v = w_at(o, ci, tap / kw, tap % kw) as i32;
+                                    block[gi][j][t] = v;
+                                    sum = sum.wrapping_add(v);
+                                }
                             }
                             bias[pan * QNR + j] =
                                 c.bias[o].wrapping_sub(x_off.wrapping_mul(sum)) as u32;
@@ -224,13 +272,14 @@ impl Emitter<'_> {
                         let (pairs, singles) = chunk_dot_panel(split_dot_panel(&block));
                         table[pan] = (group * panels + data.len()) as u32;
                         data.push(pairs.len() as u32);
+                        let off = |gi: usize| slots[gi].0 as u32;
                         for ((ga, a), (gb, b)) in pairs {
-                            data.extend([ga as u32, gb as u32]);
+                            data.extend([off(ga), off(gb)]);
                             data.extend(dot_words(&a).chain(dot_words(&b)));
                         }
                         data.push(singles.len() as u32);
                         for (gi, part) in singles {
-                            data.push(gi as u32);
+                            data.push(off(gi));
                             data.extend(dot_words(&part));
                         }
                     }
@@ -282,7 +331,7 @@ impl Emitter<'_> {
                 ));
                 let k = kh * kw * cpg;
                 let direct = qgemm_direct(c.kind == ConvKind::Pointwise, xe, k);
-                let tp = match (direct, c.tmp) {
+                let tp = match (direct || c.win.is_some_and(|w| !w.copy), c.tmp) {
                     (true, None) => "NULL".to_string(),
                     (false, Some(t)) => self.ptr(t),
                     _ => {
@@ -293,8 +342,13 @@ impl Emitter<'_> {
                         })
                     }
                 };
+                let f = if c.win.is_some() {
+                    "lnc_qconv_gemm_win"
+                } else {
+                    "lnc_qconv_gemm"
+                };
                 format!(
-                    "lnc_qconv_gemm(&{id}_g, {id}_xs, {xp}, (const uint32_t *)(W + {call_w}), &q, {yp}, {tp});"
+                    "{f}(&{id}_g, {id}_xs, {xp}, (const uint32_t *)(W + {call_w}), &q, {yp}, {tp});"
                 )
             }
         };

@@ -508,6 +508,7 @@ pub fn lower(g: &Graph, threads: usize) -> Result<Plan> {
         let dst = l.push_value(&o.name, ty.shape.clone(), Storage::Output(i));
         l.copy(src, dst);
     }
+    l.fuse_qadd();
     l.fuse_pw_dw();
     l.assign_memory();
     Ok(l.plan)

@@ -76,6 +76,99 @@ pub fn qgemm_direct(pointwise: bool, x: Elem, k: usize) -> bool {
     pointwise && x == Elem::U8 && k.is_multiple_of(4)
 }
 
+/// How the GEMM of a `Direct` convolution reads receptive fields without gathering them
+/// (`lnc_qconv_gemm_win`): in place from an image in which the field of output pixel
+/// `(n, oh, ow)` starts at byte `n * img + oh * sh * row + ow * sw * pix`. The packed
+/// weights hold each 4-byte group's offset from there; every run of contiguous taps is
+/// padded to whole groups (weight 0 past the run).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QWindow {
+    pub img: usize,
+    pub row: usize,
+    pub pix: usize,
+    /// The image is a copy of x in `tmp` (pixel-major, padded with `x_zp`, i8 flipped to
+    /// u8); otherwise x itself (u8, no pads, no run needs padding).
+    pub copy: bool,
+}
+
+impl QWindow {
+    /// The window of a `Direct` convolution when it pays: group 1 and at most a third more
+    /// `K` for the padding of the runs (a 3x3 conv on 3 channels: 27 -> 36), which buys
+    /// reading the fields in place instead of gathering them per pixel. `x_strides`: the
+    /// element strides (n, c, h, w) of x.
+    pub fn of(g: &Geom, x: Elem, x_strides: &[isize]) -> Option<QWindow> {
+        if g.group != 1 || !matches!(x, Elem::U8 | Elem::I8) {
+            return None;
+        }
+        let k = g.kernel[0] * g.kernel[1] * g.c;
+        let s = x_strides;
+        let in_place = (x == Elem::U8
+            && g.pads == [0; 4]
+            && s.len() == 4
+            && s[1] == 1
+            && (s[0] > 0 || g.n == 1)
+            && s[2] > 0
+            && s[3] >= g.c as isize)
+            .then(|| QWindow {
+                img: s[0].max(0) as usize,
+                row: s[2] as usize,
+                pix: s[3] as usize,
+                copy: false,
+            })
+            .filter(|w| w.runs(g).iter().all(|r| r.2 % 4 == 0));
+        let win = in_place.unwrap_or_else(|| {
+            let row = (g.w + g.pads[1] + g.pads[3]) * g.c;
+            QWindow {
+                img: (g.h + g.pads[0] + g.pads[2]) * row,
+                row,
+                pix: g.c,
+                copy: true,
+            }
+        });
+        let padded: usize = win.runs(g).iter().map(|r| r.2.div_ceil(4) * 4).sum();
+        (padded <= k + k / 3 + 3).then_some(win)
+    }
+
+    /// Bytes of the copy (`tmp`): the padded images and 4 bytes a last group may read.
+    pub fn copy_bytes(&self, g: &Geom) -> usize {
+        g.n * self.img + 4
+    }
+
+    /// The runs of contiguous taps of a field: (byte offset, first `k`, length); `k` is
+    /// `(ky * kw + kx) * c + ci`.
+    fn runs(&self, g: &Geom) -> Vec<(usize, usize, usize)> {
+        let ([kh, kw], [dh, dw], c) = (g.kernel, g.dilations, g.c);
+        let mut runs = Vec::new();
+        for ky in 0..kh {
+            if dw == 1 && self.pix == c {
+                runs.push((ky * dh * self.row, ky * kw * c, kw * c));
+            } else {
+                for kx in 0..kw {
+                    runs.push((
+                        ky * dh * self.row + kx * dw * self.pix,
+                        (ky * kw + kx) * c,
+                        c,
+                    ));
+                }
+            }
+        }
+        runs
+    }
+
+    /// The 4-byte groups of a field: byte offset and, per byte, the `k` it multiplies
+    /// (`None` past a run: weight 0).
+    pub fn groups(&self, g: &Geom) -> Vec<(usize, [Option<usize>; 4])> {
+        let mut out = Vec::new();
+        for (off, k0, len) in self.runs(g) {
+            for b in (0..len).step_by(4) {
+                let ks = std::array::from_fn(|t| (b + t < len).then_some(k0 + b + t));
+                out.push((off + b, ks));
+            }
+        }
+        out
+    }
+}
+
 /// A quantized convolution: `y = saturate(round_half_even(acc * mult[m]) + y_zp)` with
 /// `acc = wrap_i32(sum (x - x_zp) * (w - w_zp[m])) + bias[m]` (wrapping i32).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,8 +192,10 @@ pub struct QConv {
     /// Per output channel: `x_scale * w_scale[m] / y_scale` in f32.
     pub mult: Vec<f32>,
     /// Gathered activation rows of the GEMM, `threads * QROWS * qk_padded(K)` bytes (`None`
-    /// for depthwise and when [`qgemm_direct`]).
+    /// for depthwise and when [`qgemm_direct`]); with a copying window its image.
     pub tmp: Option<ValId>,
+    /// `Direct` only: read the fields through this window instead of gathering them.
+    pub win: Option<QWindow>,
 }
 
 /// What an integer step computes.
@@ -124,6 +219,20 @@ pub enum QKernel {
         y: ValId,
     },
     Conv(QConv),
+    /// A residual add of two quantized tensors, the `DequantizeLinear`s, the f32 `Add` and
+    /// the `QuantizeLinear` of a QDQ graph in one pass over bytes, each element computed
+    /// as those steps compute it (so bit-exact): `y = saturate(round_half_even(((float)(a
+    /// - a.zp) * a.scale + (float)(b - b.zp) * b.scale) / y.scale) + y.zp)`, NaN giving
+    /// `y.zp` (operands a, b, y; each u8 or i8).
+    Add {
+        a_q: (f32, i32),
+        b_q: (f32, i32),
+        y_q: (f32, i32),
+        nest: Nest,
+        a: ValId,
+        b: ValId,
+        y: ValId,
+    },
 }
 
 impl QKernel {
@@ -131,6 +240,7 @@ impl QKernel {
         match self {
             QKernel::Quantize { .. } => "quantize".into(),
             QKernel::Dequantize { .. } => "dequantize".into(),
+            QKernel::Add { .. } => "qadd".into(),
             QKernel::Conv(c) => format!("qconv_{:?}", c.kind).to_lowercase(),
         }
     }
@@ -194,6 +304,116 @@ fn scalar_const(g: &Graph, v: Value) -> Option<f64> {
 }
 
 impl Lower<'_> {
+    /// Fuse `QuantizeLinear(Add(DequantizeLinear(a), DequantizeLinear(b)))` (same shapes,
+    /// the sum read only by the quantization) into one [`QKernel::Add`] at the place of
+    /// the quantization; a dequantization whose only reader was the add goes away.
+    pub(super) fn fuse_qadd(&mut self) {
+        let mut readers: HashMap<ValId, usize> = HashMap::new();
+        let mut writer: HashMap<ValId, usize> = HashMap::new();
+        for (i, s) in self.plan.steps.iter().enumerate() {
+            for &r in &s.reads {
+                *readers.entry(r).or_insert(0) += 1;
+            }
+            for &w in &s.writes {
+                writer.insert(w, i);
+            }
+        }
+        // Values with storage of their own (no view of it elsewhere): their writer can go.
+        let mut per_buffer: HashMap<usize, usize> = HashMap::new();
+        for v in &self.plan.values {
+            if let Storage::Arena(b) = v.storage {
+                *per_buffer.entry(b).or_insert(0) += 1;
+            }
+        }
+        let private = |v: ValId| matches!(self.plan.values[v].storage, Storage::Arena(b) if per_buffer.get(&b) == Some(&1));
+        let steps = &self.plan.steps;
+        let dequantized = |v: ValId| -> Option<(usize, f32, i32, ValId)> {
+            let &i = writer.get(&v)?;
+            match &steps[i].kernel {
+                Kernel::Quant(QKernel::Dequantize {
+                    scale, zp, x, y, ..
+                }) if *y == v => Some((i, *scale, *zp, *x)),
+                _ => None,
+            }
+        };
+        let mut drop = vec![false; steps.len()];
+        let mut fused: HashMap<usize, Step> = HashMap::new();
+        for (qi, st) in steps.iter().enumerate() {
+            let Kernel::Quant(QKernel::Quantize {
+                scale,
+                zp,
+                x: sum,
+                y,
+                ..
+            }) = &st.kernel
+            else {
+                continue;
+            };
+            let Some(&ai) = writer.get(sum) else { continue };
+            let Kernel::Binary {
+                f: BinaryFn::Op(BinaryOp::Add),
+                a,
+                b,
+                c: None,
+                y: add_y,
+                ..
+            } = &steps[ai].kernel
+            else {
+                continue;
+            };
+            let shape = &self.plan.values[*y].shape;
+            let same = |v: ValId| &self.plan.values[v].shape == shape;
+            if add_y != sum
+                || readers.get(sum) != Some(&1)
+                || !private(*sum)
+                || drop[ai]
+                || !same(*a)
+                || !same(*b)
+            {
+                continue;
+            }
+            let (Some(da), Some(db)) = (dequantized(*a), dequantized(*b)) else {
+                continue;
+            };
+            drop[ai] = true;
+            for (d, v) in [(da.0, *a), (db.0, *b)] {
+                // Its only reader (twice when a == b) was the add.
+                let uses = if a == b { 2 } else { 1 };
+                if readers.get(&v) == Some(&uses) && private(v) {
+                    drop[d] = true;
+                }
+            }
+            let (xa, xb) = (da.3, db.3);
+            let st_of = |v: ValId| self.plan.values[v].strides.clone();
+            let nest = nest(shape, &[st_of(xa), st_of(xb), st_of(*y)]);
+            fused.insert(
+                qi,
+                Step {
+                    node: st.node.clone(),
+                    op: format!("{}+{}", steps[ai].op, st.op),
+                    kernel: Kernel::Quant(QKernel::Add {
+                        a_q: (da.1, da.2),
+                        b_q: (db.1, db.2),
+                        y_q: (*scale, *zp),
+                        nest,
+                        a: xa,
+                        b: xb,
+                        y: *y,
+                    }),
+                    reads: if xa == xb { vec![xa] } else { vec![xa, xb] },
+                    writes: vec![*y],
+                },
+            );
+        }
+        let steps = std::mem::take(&mut self.plan.steps);
+        self.plan.steps = steps
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop[*i])
+            .map(|(i, s)| fused.remove(&i).unwrap_or(s))
+            .collect();
+    }
+
     pub(super) fn storage_elem(&self, s: Storage) -> Elem {
         match s {
             Storage::Arena(b) => self.plan.buffers[b].elem,
@@ -396,8 +616,27 @@ impl Lower<'_> {
         } else {
             ConvKind::Direct
         };
-        let (x, tmp) = match kind {
-            ConvKind::Depthwise => (self.pixel(x), None),
+        let win = match kind {
+            ConvKind::Direct => QWindow::of(
+                &geom,
+                self.plan.values[x].elem,
+                &self.plan.values[x].strides,
+            ),
+            _ => None,
+        };
+        let (x, tmp) = match (kind, win) {
+            (ConvKind::Depthwise, _) => (self.pixel(x), None),
+            (_, Some(w)) => (
+                x,
+                w.copy.then(|| {
+                    self.new_buffer_of(
+                        &format!("{}.qwin", self.node),
+                        &[w.copy_bytes(&geom)],
+                        false,
+                        Elem::U8,
+                    )
+                }),
+            ),
             _ => {
                 let x = if kind == ConvKind::Pointwise {
                     self.pixel(x)
@@ -434,10 +673,83 @@ impl Lower<'_> {
                 bias,
                 mult,
                 tmp,
+                win,
             })),
             vec![x],
             writes,
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(c: usize, hw: usize, k: usize, s: usize, p: usize, d: usize) -> Geom {
+        let o = (hw + 2 * p - d * (k - 1) - 1) / s + 1;
+        Geom {
+            n: 2,
+            c,
+            h: hw,
+            w: hw,
+            m: 8,
+            oh: o,
+            ow: o,
+            kernel: [k, k],
+            strides: [s, s],
+            pads: [p; 4],
+            dilations: [d, d],
+            group: 1,
+        }
+    }
+
+    /// Every byte a window group multiplies by a weight is the tap it stands for, in the
+    /// image the kernel reads, and every tap has exactly one such byte.
+    #[test]
+    fn window_groups_address_their_taps() {
+        let cases = [
+            (geom(3, 9, 3, 2, 1, 1), Elem::U8, true), // first layer: copy (pads)
+            (geom(8, 9, 1, 2, 0, 1), Elem::U8, false), // 1x1 / 2 on u8: in place
+            (geom(8, 9, 1, 2, 0, 1), Elem::I8, true), // i8: the copy flips it
+            (geom(4, 9, 3, 1, 2, 2), Elem::U8, true), // dilated: one run per tap
+            (geom(6, 9, 3, 1, 0, 1), Elem::U8, true), // runs of 18 bytes need padding
+        ];
+        for (g, e, copy) in cases {
+            let xs = pixel_major_strides(&g);
+            let w = QWindow::of(&g, e, &xs).expect("window");
+            assert_eq!(w.copy, copy, "{g:?}");
+            let k = g.kernel[0] * g.kernel[1] * g.c;
+            let mut seen = vec![0; k];
+            for (n, oh, ow) in [(0, 0, 0), (1, g.oh - 1, g.ow - 1), (1, 1, g.ow / 2)] {
+                let base = n * w.img + oh * g.strides[0] * w.row + ow * g.strides[1] * w.pix;
+                for (off, ks) in w.groups(&g) {
+                    for (t, kk) in ks.iter().enumerate() {
+                        let Some(kk) = *kk else { continue };
+                        let (tap, ci) = (kk / g.c, kk % g.c);
+                        let (ky, kx) = (tap / g.kernel[1], tap % g.kernel[1]);
+                        // Image coordinates (in the padded copy the field starts at oh * sh).
+                        let ih = oh * g.strides[0] + ky * g.dilations[0];
+                        let iw = ow * g.strides[1] + kx * g.dilations[1];
+                        let want = n * w.img + ih * w.row + iw * w.pix + ci;
+                        assert_eq!(base + off + t, want, "{g:?} k {kk}");
+                        if (n, oh, ow) == (0, 0, 0) {
+                            seen[kk] += 1;
+                        }
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "every k once: {g:?}");
+        }
+        // Too much padding (1 channel, dilated: 1 -> 4 bytes per tap) or groups: gather.
+        let g = geom(1, 9, 3, 1, 1, 2);
+        assert_eq!(QWindow::of(&g, Elem::U8, &pixel_major_strides(&g)), None);
+        let mut g = geom(8, 9, 3, 1, 1, 1);
+        g.group = 2;
+        assert_eq!(QWindow::of(&g, Elem::U8, &pixel_major_strides(&g)), None);
+    }
+
+    fn pixel_major_strides(g: &Geom) -> Vec<isize> {
+        super::super::pixel_major(&[g.n, g.c, g.h, g.w], g.c)
     }
 }
