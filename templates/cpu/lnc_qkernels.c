@@ -95,6 +95,34 @@ static inline void lnc_qstore16(__m256i a0, __m256i a1, const float *mult, __m25
     }
 }
 
+/* Two full rows of 16 accumulators (row 0: a0, a1; row 1: b0, b1) requantized into y0 and
+ * y1. `clamp` 0: every |mult| <= 1/2, so |acc * mult| <= 2^30 converts without overflow and
+ * the saturating packs alone clamp (the float min is skipped). One byte pack serves both
+ * rows: its dwords are [r0 0-3, r0 8-11, r1 0-3, r1 8-11 | r0 4-7, r0 12-15, ...], put in
+ * order by one vpermd. */
+static inline void lnc_qstore16x2(__m256i a0, __m256i a1, __m256i b0, __m256i b1,
+                                  const float *mult, __m256 hi, __m256i zp16, __m256i order,
+                                  int sgn, int clamp, uint8_t *y0, uint8_t *y1) {
+    const __m256 m0 = _mm256_loadu_ps(mult), m1 = _mm256_loadu_ps(mult + 8);
+    __m256 fa0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), m0);
+    __m256 fa1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), m1);
+    __m256 fb0 = _mm256_mul_ps(_mm256_cvtepi32_ps(b0), m0);
+    __m256 fb1 = _mm256_mul_ps(_mm256_cvtepi32_ps(b1), m1);
+    __m256i p, q, u;
+    if (clamp) {
+        fa0 = _mm256_min_ps(fa0, hi);
+        fa1 = _mm256_min_ps(fa1, hi);
+        fb0 = _mm256_min_ps(fb0, hi);
+        fb1 = _mm256_min_ps(fb1, hi);
+    }
+    p = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(fa0), _mm256_cvtps_epi32(fa1)), zp16);
+    q = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(fb0), _mm256_cvtps_epi32(fb1)), zp16);
+    u = _mm256_permutevar8x32_epi32(sgn ? _mm256_packs_epi16(p, q) : _mm256_packus_epi16(p, q),
+                                    order);
+    _mm_storeu_si128((__m128i *)y0, _mm256_castsi256_si128(u));
+    _mm_storeu_si128((__m128i *)y1, _mm256_extracti128_si256(u, 1));
+}
+
 static inline void lnc_qstore8(__m256i a0, const float *mult, __m256 lo, __m256 hi,
                                __m256i zp, int sgn, uint8_t *y) {
     __m128i h0 = lnc_rq8(a0, mult, lo, hi, zp);
@@ -155,7 +183,7 @@ typedef struct {
     const lnc_qparams *q;
     uint8_t *y, *tmp;
     long npix, K, G, panels, cpg, mpg;
-    int parts, by_pixels, pw, direct;
+    int parts, by_pixels, pw, direct, clamp;
     long is[4]; /* direct: the image the rows are read from (element strides n, c, h, w) */
 } lnc_qg_job;
 
@@ -239,7 +267,7 @@ static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp,
  * rows of y (nch channels). */
 static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *bias,
                     const int32_t *csum, const float *mult, const lnc_qparams *q, uint8_t *y,
-                    long ldy, long nr, long nch) {
+                    long ldy, long nr, long nch, int clamp) {
     const long NP = (long)w[0];
     const uint32_t *pp = w + 1, *sp = w + 2 + NP * 34;
     const long NS = (long)w[1 + NP * 34];
@@ -247,6 +275,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
     long e;
     lnc_qbounds(q, &lo, &hi);
     (void)csum;
+    (void)clamp;
 #if defined(LNC_QAVX2)
     {
         const __m256i ones = _mm256_set1_epi16(1); /* unused with VNNI */
@@ -353,12 +382,22 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
                 LNC_QROW1(p5, c50, c51)
 #undef LNC_QROW1
             }
-            lnc_qstore16(c00, c01, mult, vhi, vz16, q->y_signed, y, nch);
-            if (nr > 1) lnc_qstore16(c10, c11, mult, vhi, vz16, q->y_signed, y + ldy, nch);
-            if (nr > 2) lnc_qstore16(c20, c21, mult, vhi, vz16, q->y_signed, y + 2 * ldy, nch);
-            if (nr > 3) lnc_qstore16(c30, c31, mult, vhi, vz16, q->y_signed, y + 3 * ldy, nch);
-            if (nr > 4) lnc_qstore16(c40, c41, mult, vhi, vz16, q->y_signed, y + 4 * ldy, nch);
-            if (nr > 5) lnc_qstore16(c50, c51, mult, vhi, vz16, q->y_signed, y + 5 * ldy, nch);
+            if (nr == LNC_QMR && nch == LNC_QNR) {
+                const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+                lnc_qstore16x2(c00, c01, c10, c11, mult, vhi, vz16, order, q->y_signed, clamp, y,
+                               y + ldy);
+                lnc_qstore16x2(c20, c21, c30, c31, mult, vhi, vz16, order, q->y_signed, clamp,
+                               y + 2 * ldy, y + 3 * ldy);
+                lnc_qstore16x2(c40, c41, c50, c51, mult, vhi, vz16, order, q->y_signed, clamp,
+                               y + 4 * ldy, y + 5 * ldy);
+            } else {
+                lnc_qstore16(c00, c01, mult, vhi, vz16, q->y_signed, y, nch);
+                if (nr > 1) lnc_qstore16(c10, c11, mult, vhi, vz16, q->y_signed, y + ldy, nch);
+                if (nr > 2) lnc_qstore16(c20, c21, mult, vhi, vz16, q->y_signed, y + 2 * ldy, nch);
+                if (nr > 3) lnc_qstore16(c30, c31, mult, vhi, vz16, q->y_signed, y + 3 * ldy, nch);
+                if (nr > 4) lnc_qstore16(c40, c41, mult, vhi, vz16, q->y_signed, y + 4 * ldy, nch);
+                if (nr > 5) lnc_qstore16(c50, c51, mult, vhi, vz16, q->y_signed, y + 5 * ldy, nch);
+            }
         }
 #undef LNC_QW
 #undef LNC_QX
@@ -503,7 +542,7 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
                     for (i = 0; i < LNC_QMR; i++) ap[i] = rp[rb + LNC_QMIN(i, nr - 1)];
                     lnc_qmk(ap, wq, j->q->bias + pan * LNC_QNR, j->q->csum + pan * LNC_QNR,
                             j->q->mult + pan * LNC_QNR, j->q, j->y + (pb + rb) * g->ldy + ch0,
-                            g->ldy, nr, nch);
+                            g->ldy, nr, nch, j->clamp);
                 }
             }
         }
@@ -519,6 +558,13 @@ static void lnc_qgemm_run(lnc_qg_job *j) {
     j->K = g->kh * g->kw * j->cpg;
     j->G = (j->K + 3) / 4;
     j->panels = (j->mpg + LNC_QNR - 1) / LNC_QNR;
+    {
+        /* The float clamp is needed only if some |mult| > 1/2 (lnc_qstore16x2). */
+        long i;
+        j->clamp = 0;
+        for (i = 0; i < g->group * j->panels * LNC_QNR; i++)
+            if (!(fabsf(j->q->mult[i]) <= 0.5f)) j->clamp = 1;
+    }
     /* Few pixels: split the weight panels (each thread streams a part of the weights). */
     j->by_pixels = j->npix >= (long)LNC_QROWS * t || j->panels * g->group < 2 * t || g->group > 1;
     j->parts = 1;
@@ -1135,30 +1181,73 @@ void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const 
         }                                                                                 \
     } while (0)
 
-void lnc_quantize_nd(float scale, int zp, int y_signed, int rank, const long *shape,
-                     const float *x, const long *xs, uint8_t *y, const long *ys) {
+typedef struct {
+    float scale;
+    int zp, y_signed, rank, parts;
+    const long *shape, *xs, *ys;
+    const float *x;
+    uint8_t *y;
+} lnc_quant_job;
+
+#if defined(LNC_QAVX2)
+/* 8 quantized values (t = x / scale), as 8 bytes in the low half. */
+static inline __m128i lnc_quant8(__m256 t, __m256 vlo, __m256 vhi, __m256i vz, int y_signed) {
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(t, t, _CMP_UNORD_Q));
+    __m256i q;
+    __m128i h;
+    t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
+    q = _mm256_add_epi32(_mm256_andnot_si256(nan, _mm256_cvtps_epi32(t)), vz);
+    h = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    return y_signed ? _mm_packs_epi16(h, h) : _mm_packus_epi16(h, h);
+}
+#endif
+
+/* Elements [lo, hi) of the innermost dimension, for every index of the outer ones. */
+static void lnc_quantize_range(const lnc_quant_job *j, long lo, long hi) {
     const long *st[2];
-    const long n = shape[rank - 1], sx = xs[rank - 1], sy = ys[rank - 1];
-    const float lo = (float)((y_signed ? -128 : 0) - zp);
-    const float hi = (float)((y_signed ? 127 : 255) - zp);
+    const int rank = j->rank;
+    const long *shape = j->shape, *xs = j->xs, *ys = j->ys;
+    const long sx = xs[rank - 1], sy = ys[rank - 1];
+    const float scale = j->scale;
+    const int zp = j->zp, y_signed = j->y_signed;
+    const float qlo = (float)((y_signed ? -128 : 0) - zp);
+    const float qhi = (float)((y_signed ? 127 : 255) - zp);
+#if defined(LNC_QAVX2)
+    const __m256 vs = _mm256_set1_ps(scale), vlo = _mm256_set1_ps(qlo), vhi = _mm256_set1_ps(qhi);
+    const __m256i vz = _mm256_set1_epi32(zp);
+    if (rank == 2 && shape[0] == 3 && sx == 1 && sy == 3 && ys[0] == 1) {
+        /* Three channel planes into pixel-major bytes (an image input): 8 pixels at a
+         * time, the channels interleaved by byte shuffles. */
+        const __m128i m0 = _mm_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5);
+        const __m128i m1 = _mm_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1);
+        const __m128i m2 = _mm_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+        const __m128i m3 = _mm_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+        long i = lo;
+        for (; i + 8 <= hi; i += 8) {
+            const float *xp = j->x + i;
+            const __m128i c0 = lnc_quant8(_mm256_div_ps(_mm256_loadu_ps(xp), vs), vlo, vhi, vz, y_signed);
+            const __m128i c1 = lnc_quant8(_mm256_div_ps(_mm256_loadu_ps(xp + xs[0]), vs), vlo, vhi, vz, y_signed);
+            const __m128i c2 = lnc_quant8(_mm256_div_ps(_mm256_loadu_ps(xp + 2 * xs[0]), vs), vlo, vhi, vz, y_signed);
+            const __m128i a = _mm_unpacklo_epi64(c0, c1); /* c0 p0-7, c1 p0-7 */
+            uint8_t *yp = j->y + 3 * i;
+            _mm_storeu_si128((__m128i *)yp,
+                             _mm_or_si128(_mm_shuffle_epi8(a, m0), _mm_shuffle_epi8(c2, m1)));
+            _mm_storel_epi64((__m128i *)(yp + 16),
+                             _mm_or_si128(_mm_shuffle_epi8(a, m2), _mm_shuffle_epi8(c2, m3)));
+        }
+        lo = i;
+    }
+#endif
     st[0] = xs; st[1] = ys;
     LNC_QND_LOOP(rank, shape, 2, st, {
-        const float *xp = x + off_[0];
-        uint8_t *yp = y + off_[1];
-        long i = 0;
+        const float *xp = j->x + off_[0];
+        uint8_t *yp = j->y + off_[1];
+        long i = lo;
 #if defined(LNC_QAVX2)
         if (sx == 1) {
-            const __m256 vs = _mm256_set1_ps(scale), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-            const __m256i vz = _mm256_set1_epi32(zp);
-            for (; i + 8 <= n; i += 8) {
-                __m256 t = _mm256_div_ps(_mm256_loadu_ps(xp + i), vs);
-                const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(t, t, _CMP_UNORD_Q));
-                __m256i q;
-                __m128i h, b;
-                t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
-                q = _mm256_add_epi32(_mm256_andnot_si256(nan, _mm256_cvtps_epi32(t)), vz);
-                h = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-                b = y_signed ? _mm_packs_epi16(h, h) : _mm_packus_epi16(h, h);
+            for (; i + 8 <= hi; i += 8) {
+                const __m128i b =
+                    lnc_quant8(_mm256_div_ps(_mm256_loadu_ps(xp + i), vs), vlo, vhi, vz, y_signed);
                 if (sy == 1) {
                     _mm_storel_epi64((__m128i *)(yp + i), b);
                 } else {
@@ -1170,16 +1259,42 @@ void lnc_quantize_nd(float scale, int zp, int y_signed, int rank, const long *sh
             }
         }
 #endif
-        for (; i < n; i++) {
+        for (; i < hi; i++) {
             float t = xp[i * sx] / scale;
             if (t != t) {
                 yp[i * sy] = (uint8_t)zp;
             } else {
-                t = t < lo ? lo : (t > hi ? hi : t);
+                t = t < qlo ? qlo : (t > qhi ? qhi : t);
                 yp[i * sy] = (uint8_t)((int)nearbyintf(t) + zp);
             }
         }
     });
+}
+
+static void lnc_quantize_part(void *ctx, int part, int tid) {
+    const lnc_quant_job *j = (const lnc_quant_job *)ctx;
+    long lo, hi;
+    (void)tid;
+    lnc_qchunk(j->shape[j->rank - 1], j->parts, part, 8, &lo, &hi);
+    lnc_quantize_range(j, lo, hi);
+}
+
+void lnc_quantize_nd(float scale, int zp, int y_signed, int rank, const long *shape,
+                     const float *x, const long *xs, uint8_t *y, const long *ys) {
+    lnc_quant_job j;
+    const long n = shape[rank - 1];
+    long total = 1;
+    int d;
+    const int t = lnc_pool_threads();
+    for (d = 0; d < rank; d++) total *= shape[d];
+    j.scale = scale; j.zp = zp; j.y_signed = y_signed; j.rank = rank; j.shape = shape;
+    j.xs = xs; j.ys = ys; j.x = x; j.y = y;
+    /* Large tensors (an input image): split the innermost dimension across the pool. */
+    j.parts = t > 1 && total >= 32768 && n >= 64 * t ? 2 * t : 1;
+    if (j.parts == 1)
+        lnc_quantize_range(&j, 0, n);
+    else
+        lnc_parallel_for(j.parts, lnc_quantize_part, &j);
 }
 
 void lnc_dequantize_nd(float scale, int zp, int x_signed, int rank, const long *shape,
