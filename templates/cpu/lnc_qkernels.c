@@ -265,23 +265,44 @@ static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp,
 /* Rows a[0..QMR) (4*G bytes each; rows >= nr repeat the last valid one) times the packed
  * panel w (pair chunks, then single chunks: lnc_qkernels.h), + bias, requantized into nr
  * rows of y (nch channels). */
-static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *bias,
-                    const int32_t *csum, const float *mult, const lnc_qparams *q, uint8_t *y,
-                    long ldy, long nr, long nch, int clamp) {
-    const long NP = (long)w[0];
-    const uint32_t *pp = w + 1, *sp = w + 2 + NP * 34;
-    const long NS = (long)w[1 + NP * 34];
+/* What a panel's register tiles share, read once per panel (not per tile: a tile's byte
+ * stores may alias anything, so the compiler would reload these after every tile). */
+typedef struct {
+    const uint32_t *pp, *sp;
+    long NP, NS;
     float lo, hi;
+    int y_zp, y_signed, clamp;
+} lnc_qpanel;
+
+static inline lnc_qpanel lnc_qpanel_of(const uint32_t *w, const lnc_qparams *q, int clamp) {
+    lnc_qpanel t;
+    t.NP = (long)w[0];
+    t.pp = w + 1;
+    t.sp = w + 2 + t.NP * 34;
+    t.NS = (long)w[1 + t.NP * 34];
+    lnc_qbounds(q, &t.lo, &t.hi);
+    t.y_zp = q->y_zp;
+    t.y_signed = q->y_signed;
+    t.clamp = clamp;
+    return t;
+}
+
+static inline void lnc_qmk(const uint8_t *const *a, const lnc_qpanel pn, const int32_t *bias,
+                           const int32_t *csum, const float *mult, uint8_t *y, long ldy,
+                           long nr, long nch) {
+    const long NP = pn.NP, NS = pn.NS;
+    const uint32_t *pp = pn.pp, *sp = pn.sp;
+    const float lo = pn.lo, hi = pn.hi;
+    const int clamp = pn.clamp;
     long e;
-    lnc_qbounds(q, &lo, &hi);
     (void)csum;
     (void)clamp;
 #if defined(LNC_QAVX2)
     {
         const __m256i ones = _mm256_set1_epi16(1); /* unused with VNNI */
         const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-        const __m256i vz = _mm256_set1_epi32(q->y_zp);
-        const __m256i vz16 = _mm256_set1_epi16((short)q->y_zp);
+        const __m256i vz = _mm256_set1_epi32(pn.y_zp);
+        const __m256i vz16 = _mm256_set1_epi16((short)pn.y_zp);
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);
         const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
         (void)ones;
@@ -304,7 +325,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
                 d1 = lnc_qdot(d1, xa, LNC_QW(c + 9), ones);
             }
             lnc_qstore16(_mm256_add_epi32(c0, d0), _mm256_add_epi32(c1, d1), mult, vhi, vz16,
-                         q->y_signed, y, nch);
+                         pn.y_signed, y, nch);
         } else if (nch <= 8) {
             /* Half panel: 8 channels. */
             const uint8_t *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
@@ -334,7 +355,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             }
 #define LNC_QST8(C, R)                                                        \
     if (nr > R) {                                                             \
-        lnc_qstore8(C, mult, vlo, vhi, vz, q->y_signed, t);                   \
+        lnc_qstore8(C, mult, vlo, vhi, vz, pn.y_signed, t);                   \
         memcpy(y + R * ldy, t, (size_t)nch);                                  \
     }
             LNC_QST8(c0, 0)
@@ -384,19 +405,19 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             }
             if (nr == LNC_QMR && nch == LNC_QNR) {
                 const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-                lnc_qstore16x2(c00, c01, c10, c11, mult, vhi, vz16, order, q->y_signed, clamp, y,
+                lnc_qstore16x2(c00, c01, c10, c11, mult, vhi, vz16, order, pn.y_signed, clamp, y,
                                y + ldy);
-                lnc_qstore16x2(c20, c21, c30, c31, mult, vhi, vz16, order, q->y_signed, clamp,
+                lnc_qstore16x2(c20, c21, c30, c31, mult, vhi, vz16, order, pn.y_signed, clamp,
                                y + 2 * ldy, y + 3 * ldy);
-                lnc_qstore16x2(c40, c41, c50, c51, mult, vhi, vz16, order, q->y_signed, clamp,
+                lnc_qstore16x2(c40, c41, c50, c51, mult, vhi, vz16, order, pn.y_signed, clamp,
                                y + 4 * ldy, y + 5 * ldy);
             } else {
-                lnc_qstore16(c00, c01, mult, vhi, vz16, q->y_signed, y, nch);
-                if (nr > 1) lnc_qstore16(c10, c11, mult, vhi, vz16, q->y_signed, y + ldy, nch);
-                if (nr > 2) lnc_qstore16(c20, c21, mult, vhi, vz16, q->y_signed, y + 2 * ldy, nch);
-                if (nr > 3) lnc_qstore16(c30, c31, mult, vhi, vz16, q->y_signed, y + 3 * ldy, nch);
-                if (nr > 4) lnc_qstore16(c40, c41, mult, vhi, vz16, q->y_signed, y + 4 * ldy, nch);
-                if (nr > 5) lnc_qstore16(c50, c51, mult, vhi, vz16, q->y_signed, y + 5 * ldy, nch);
+                lnc_qstore16(c00, c01, mult, vhi, vz16, pn.y_signed, y, nch);
+                if (nr > 1) lnc_qstore16(c10, c11, mult, vhi, vz16, pn.y_signed, y + ldy, nch);
+                if (nr > 2) lnc_qstore16(c20, c21, mult, vhi, vz16, pn.y_signed, y + 2 * ldy, nch);
+                if (nr > 3) lnc_qstore16(c30, c31, mult, vhi, vz16, pn.y_signed, y + 3 * ldy, nch);
+                if (nr > 4) lnc_qstore16(c40, c41, mult, vhi, vz16, pn.y_signed, y + 4 * ldy, nch);
+                if (nr > 5) lnc_qstore16(c50, c51, mult, vhi, vz16, pn.y_signed, y + 5 * ldy, nch);
             }
         }
 #undef LNC_QW
@@ -409,7 +430,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
         long r;
         int u;
         const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
-        const int32x4_t vz = vdupq_n_s32(q->y_zp);
+        const int32x4_t vz = vdupq_n_s32(pn.y_zp);
 #if defined(__ARM_FEATURE_DOTPROD)
         for (r = 0; r < LNC_QMR; r++)
             for (u = 0; u < 4; u++) c[r][u] = vdupq_n_s32(0);
@@ -465,7 +486,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
             }
             {
                 const int16x8_t h0 = vcombine_s16(hh[0], hh[1]), h1 = vcombine_s16(hh[2], hh[3]);
-                if (q->y_signed) {
+                if (pn.y_signed) {
                     vst1q_s8((int8_t *)(void *)t, vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1)));
                 } else {
                     vst1q_u8(t, vcombine_u8(vqmovun_s16(h0), vqmovun_s16(h1)));
@@ -493,7 +514,7 @@ static void lnc_qmk(const uint8_t *const *a, const uint32_t *w, const int32_t *b
 #undef LNC_QSTEPC
         for (r = 0; r < nr; r++)
             for (jj = 0; jj < nch; jj++)
-                y[r * ldy + jj] = lnc_rq1(acc[r][jj], mult[jj], lo, hi, q->y_zp);
+                y[r * ldy + jj] = lnc_rq1(acc[r][jj], mult[jj], lo, hi, pn.y_zp);
     }
 #endif
 }
@@ -531,18 +552,19 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
             }
             for (qi = q0; qi < q1; qi++) {
                 const long pan = grp * j->panels + qi;
-                const uint32_t *wq = j->w + j->w[pan];
+                const lnc_qpanel pn = lnc_qpanel_of(j->w + j->w[pan], j->q, j->clamp);
+                const int32_t *bias = j->q->bias + pan * LNC_QNR, *csum = j->q->csum + pan * LNC_QNR;
+                const float *mult = j->q->mult + pan * LNC_QNR;
                 const long ch0 = grp * j->mpg + qi * LNC_QNR;
                 const long nch = LNC_QMIN(LNC_QNR, j->mpg - qi * LNC_QNR);
+                uint8_t *const y0 = j->y + pb * g->ldy + ch0;
                 long rb;
                 for (rb = 0; rb < rows; rb += LNC_QMR) {
                     const long nr = LNC_QMIN(LNC_QMR, rows - rb);
                     const uint8_t *ap[LNC_QMR];
                     int i;
                     for (i = 0; i < LNC_QMR; i++) ap[i] = rp[rb + LNC_QMIN(i, nr - 1)];
-                    lnc_qmk(ap, wq, j->q->bias + pan * LNC_QNR, j->q->csum + pan * LNC_QNR,
-                            j->q->mult + pan * LNC_QNR, j->q, j->y + (pb + rb) * g->ldy + ch0,
-                            g->ldy, nr, nch, j->clamp);
+                    lnc_qmk(ap, pn, bias, csum, mult, y0 + rb * g->ldy, g->ldy, nr, nch);
                 }
             }
         }
