@@ -56,9 +56,13 @@ static inline uint8_t lnc_rq1(uint32_t acc, float mult, float lo, float hi, int 
     return (uint8_t)((int)nearbyintf(v) + zp);
 }
 
+/* The output range relative to the zero point: qmin - zp and qmax - zp. */
+static inline float lnc_qlo(int sgn, int zp) { return (float)((sgn ? -128 : 0) - zp); }
+static inline float lnc_qhi(int sgn, int zp) { return (float)((sgn ? 127 : 255) - zp); }
+
 static void lnc_qbounds(const lnc_qparams *q, float *lo, float *hi) {
-    *lo = (float)((q->y_signed ? -128 : 0) - q->y_zp);
-    *hi = (float)((q->y_signed ? 127 : 255) - q->y_zp);
+    *lo = lnc_qlo(q->y_signed, q->y_zp);
+    *hi = lnc_qhi(q->y_signed, q->y_zp);
 }
 
 #if defined(LNC_QAVX2)
@@ -262,9 +266,6 @@ static void lnc_qgather(const lnc_qg_job *j, long n, long oh, long ow, long grp,
     for (c = K; c < 4 * j->G; c++) a0[c] = 0;
 }
 
-/* Rows a[0..QMR) (4*G bytes each; rows >= nr repeat the last valid one) times the packed
- * panel w (pair chunks, then single chunks: lnc_qkernels.h), + bias, requantized into nr
- * rows of y (nch channels). */
 /* What a panel's register tiles share, read once per panel (not per tile: a tile's byte
  * stores may alias anything, so the compiler would reload these after every tile). */
 typedef struct {
@@ -287,6 +288,9 @@ static inline lnc_qpanel lnc_qpanel_of(const uint32_t *w, const lnc_qparams *q, 
     return t;
 }
 
+/* Rows a[0..QMR) (4*G bytes each; rows >= nr repeat the last valid one) times the packed
+ * panel pn (pair chunks, then single chunks: lnc_qkernels.h), + bias, requantized into nr
+ * rows of y (nch channels). */
 static inline void lnc_qmk(const uint8_t *const *a, const lnc_qpanel pn, const int32_t *bias,
                            const int32_t *csum, const float *mult, uint8_t *y, long ldy,
                            long nr, long nch) {
@@ -1211,6 +1215,13 @@ typedef struct {
     uint8_t *y;
 } lnc_quant_job;
 
+/* One quantized value (t = x / scale; qlo / qhi = qmin - zp, qmax - zp). */
+static inline uint8_t lnc_quant1(float t, float qlo, float qhi, int zp) {
+    if (t != t) return (uint8_t)zp;
+    t = t < qlo ? qlo : (t > qhi ? qhi : t);
+    return (uint8_t)((int)nearbyintf(t) + zp);
+}
+
 #if defined(LNC_QAVX2)
 /* 8 quantized values (t = x / scale), as 8 bytes in the low half. */
 static inline __m128i lnc_quant8(__m256 t, __m256 vlo, __m256 vhi, __m256i vz, int y_signed) {
@@ -1232,8 +1243,7 @@ static void lnc_quantize_range(const lnc_quant_job *j, long lo, long hi) {
     const long sx = xs[rank - 1], sy = ys[rank - 1];
     const float scale = j->scale;
     const int zp = j->zp, y_signed = j->y_signed;
-    const float qlo = (float)((y_signed ? -128 : 0) - zp);
-    const float qhi = (float)((y_signed ? 127 : 255) - zp);
+    const float qlo = lnc_qlo(y_signed, zp), qhi = lnc_qhi(y_signed, zp);
 #if defined(LNC_QAVX2)
     const __m256 vs = _mm256_set1_ps(scale), vlo = _mm256_set1_ps(qlo), vhi = _mm256_set1_ps(qhi);
     const __m256i vz = _mm256_set1_epi32(zp);
@@ -1281,15 +1291,7 @@ static void lnc_quantize_range(const lnc_quant_job *j, long lo, long hi) {
             }
         }
 #endif
-        for (; i < hi; i++) {
-            float t = xp[i * sx] / scale;
-            if (t != t) {
-                yp[i * sy] = (uint8_t)zp;
-            } else {
-                t = t < qlo ? qlo : (t > qhi ? qhi : t);
-                yp[i * sy] = (uint8_t)((int)nearbyintf(t) + zp);
-            }
-        }
+        for (; i < hi; i++) yp[i * sy] = lnc_quant1(xp[i * sx] / scale, qlo, qhi, zp);
     });
 }
 
@@ -1369,17 +1371,24 @@ typedef struct {
     int parts;
 } lnc_qadd_job;
 
+/* One element: Q(DQ(a) + DQ(b)). */
+static inline uint8_t lnc_qadd1(const lnc_qadd_params *p, const uint8_t *a, const uint8_t *b,
+                                float qlo, float qhi) {
+    const float fa = (float)(lnc_qload(a, p->a_signed) - p->a_zp) * p->a_scale;
+    const float fb = (float)(lnc_qload(b, p->b_signed) - p->b_zp) * p->b_scale;
+    return lnc_quant1((fa + fb) / p->y_scale, qlo, qhi, p->y_zp);
+}
+
 /* y[i] = Q(DQ(a[i]) + DQ(b[i])) for i in [lo, hi), unit strides. */
 static void lnc_qadd_run(const lnc_qadd_params *p, const uint8_t *a, const uint8_t *b,
                          uint8_t *y, long lo, long hi) {
-    const float ylo = (float)((p->y_signed ? -128 : 0) - p->y_zp);
-    const float yhi = (float)((p->y_signed ? 127 : 255) - p->y_zp);
+    const float qlo = lnc_qlo(p->y_signed, p->y_zp), qhi = lnc_qhi(p->y_signed, p->y_zp);
     long i = lo;
 #if defined(LNC_QAVX2)
     {
         const __m256 sa = _mm256_set1_ps(p->a_scale), sb = _mm256_set1_ps(p->b_scale);
         const __m256 sy = _mm256_set1_ps(p->y_scale);
-        const __m256 vlo = _mm256_set1_ps(ylo), vhi = _mm256_set1_ps(yhi);
+        const __m256 vlo = _mm256_set1_ps(qlo), vhi = _mm256_set1_ps(qhi);
         const __m256i za = _mm256_set1_epi32(p->a_zp), zb = _mm256_set1_epi32(p->b_zp);
         const __m256i zy = _mm256_set1_epi32(p->y_zp);
         for (; i + 8 <= hi; i += 8) {
@@ -1389,29 +1398,13 @@ static void lnc_qadd_run(const lnc_qadd_params *p, const uint8_t *a, const uint8
             const __m256i bi = p->b_signed ? _mm256_cvtepi8_epi32(b8) : _mm256_cvtepu8_epi32(b8);
             const __m256 fa = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ai, za)), sa);
             const __m256 fb = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(bi, zb)), sb);
-            __m256 t = _mm256_div_ps(_mm256_add_ps(fa, fb), sy);
-            const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(t, t, _CMP_UNORD_Q));
-            __m256i q;
-            __m128i h;
-            t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
-            q = _mm256_add_epi32(_mm256_andnot_si256(nan, _mm256_cvtps_epi32(t)), zy);
-            h = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
             _mm_storel_epi64((__m128i *)(y + i),
-                             p->y_signed ? _mm_packs_epi16(h, h) : _mm_packus_epi16(h, h));
+                             lnc_quant8(_mm256_div_ps(_mm256_add_ps(fa, fb), sy), vlo, vhi, zy,
+                                        p->y_signed));
         }
     }
 #endif
-    for (; i < hi; i++) {
-        const float fa = (float)(lnc_qload(a + i, p->a_signed) - p->a_zp) * p->a_scale;
-        const float fb = (float)(lnc_qload(b + i, p->b_signed) - p->b_zp) * p->b_scale;
-        float t = (fa + fb) / p->y_scale;
-        if (t != t) {
-            y[i] = (uint8_t)p->y_zp;
-        } else {
-            t = t < ylo ? ylo : (t > yhi ? yhi : t);
-            y[i] = (uint8_t)((int)nearbyintf(t) + p->y_zp);
-        }
-    }
+    for (; i < hi; i++) y[i] = lnc_qadd1(p, a + i, b + i, qlo, qhi);
 }
 
 static void lnc_qadd_part(void *ctx, int part, int tid) {
@@ -1426,6 +1419,7 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
                  const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys) {
     const long *st[3];
     const long n = shape[rank - 1];
+    const float qlo = lnc_qlo(p->y_signed, p->y_zp), qhi = lnc_qhi(p->y_signed, p->y_zp);
     if (rank == 1 && as[0] == 1 && bs[0] == 1 && ys[0] == 1) {
         /* Contiguous (the usual residual add of two same-layout maps): split across the pool. */
         lnc_qadd_job j;
@@ -1443,12 +1437,9 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
             lnc_qadd_run(p, ap, bp, yp, 0, n);
         } else {
             long i;
-            for (i = 0; i < n; i++) {
-                uint8_t r;
-                const uint8_t av = ap[i * as[rank - 1]], bv = bp[i * bs[rank - 1]];
-                lnc_qadd_run(p, &av, &bv, &r, 0, 1);
-                yp[i * ys[rank - 1]] = r;
-            }
+            for (i = 0; i < n; i++)
+                yp[i * ys[rank - 1]] =
+                    lnc_qadd1(p, ap + i * as[rank - 1], bp + i * bs[rank - 1], qlo, qhi);
         }
     });
 }

@@ -228,15 +228,10 @@ impl Emitter<'_> {
                 let panels = mpg.div_ceil(QNR);
                 let k = kh * kw * cpg;
                 // The row's 4-byte groups: byte offset and the k of each byte.
-                let slots: Vec<(usize, [Option<usize>; 4])> = match c.win {
-                    Some(win) => win.groups(g),
-                    None => (0..k.div_ceil(4))
-                        .map(|gi| {
-                            let ks = std::array::from_fn(|t| Some(4 * gi + t).filter(|&v| v < k));
-                            (4 * gi, ks)
-                        })
-                        .collect(),
-                };
+                let slots = c.row_groups();
+                if slots.iter().flat_map(|s| s.1).flatten().any(|kk| kk >= k) {
+                    return Err(self.err(i, "internal: GEMM row groups do not match the weights"));
+                }
                 let groups = slots.len();
                 // Activations enter as u = x + 128 for i8: fold -(x_zp + 128) * sum w.
                 let x_off = c.x_zp.wrapping_add(if xe == Elem::I8 { 128 } else { 0 });

@@ -1718,21 +1718,38 @@ impl Lower<'_> {
         Ok(())
     }
 
-    /// Fuse a pointwise convolution into the depthwise convolution that is the only reader
-    /// of its output (adjacent steps; the intermediate is a private, pixel-major buffer).
-    fn fuse_pw_dw(&mut self) {
+    /// How many step reads each value has (a fusion's intermediate must have one).
+    fn read_counts(&self) -> HashMap<ValId, usize> {
         let mut readers: HashMap<ValId, usize> = HashMap::new();
         for s in &self.plan.steps {
             for &r in &s.reads {
                 *readers.entry(r).or_insert(0) += 1;
             }
         }
+        readers
+    }
+
+    /// Per value: whether it is the only view of its arena buffer, so a fusion may drop
+    /// its writer or give it other storage without another view noticing.
+    fn private_values(&self) -> Vec<bool> {
         let mut per_buffer: HashMap<usize, usize> = HashMap::new();
         for v in &self.plan.values {
             if let Storage::Arena(b) = v.storage {
                 *per_buffer.entry(b).or_insert(0) += 1;
             }
         }
+        self.plan
+            .values
+            .iter()
+            .map(|v| matches!(v.storage, Storage::Arena(b) if per_buffer[&b] == 1))
+            .collect()
+    }
+
+    /// Fuse a pointwise convolution into the depthwise convolution that is the only reader
+    /// of its output (adjacent steps; the intermediate is a private, pixel-major buffer).
+    fn fuse_pw_dw(&mut self) {
+        let readers = self.read_counts();
+        let private = self.private_values();
         let steps = std::mem::take(&mut self.plan.steps);
         let mut out: Vec<Step> = Vec::with_capacity(steps.len());
         let mut it = steps.into_iter().peekable();
@@ -1759,7 +1776,7 @@ impl Lower<'_> {
                         && v.offset == 0
                         && v.pixel_ld() == Some(gp.m)
                         && gd.kernel[0] <= 16
-                        && matches!(v.storage, Storage::Arena(b) if per_buffer.get(&b) == Some(&1))
+                        && private[*y]
                 }
                 _ => false,
             };

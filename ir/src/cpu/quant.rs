@@ -198,6 +198,25 @@ pub struct QConv {
     pub win: Option<QWindow>,
 }
 
+impl QConv {
+    /// The 4-byte groups of a GEMM row: byte offset and, per byte, the `k` it multiplies
+    /// (`None`: weight 0). A window's ([`QWindow::groups`]), else consecutive groups of the
+    /// gathered or pointwise row, `k = (ky, kx, c)` per conv group.
+    pub fn row_groups(&self) -> Vec<(usize, [Option<usize>; 4])> {
+        if let Some(w) = self.win {
+            return w.groups(&self.geom);
+        }
+        let g = &self.geom;
+        let k = g.kernel[0] * g.kernel[1] * (g.c / g.group.max(1));
+        (0..k.div_ceil(4))
+            .map(|gi| {
+                let ks = std::array::from_fn(|t| Some(4 * gi + t).filter(|&v| v < k));
+                (4 * gi, ks)
+            })
+            .collect()
+    }
+}
+
 /// What an integer step computes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum QKernel {
@@ -308,24 +327,14 @@ impl Lower<'_> {
     /// the sum read only by the quantization) into one [`QKernel::Add`] at the place of
     /// the quantization; a dequantization whose only reader was the add goes away.
     pub(super) fn fuse_qadd(&mut self) {
-        let mut readers: HashMap<ValId, usize> = HashMap::new();
+        let readers = self.read_counts();
+        let private = self.private_values();
         let mut writer: HashMap<ValId, usize> = HashMap::new();
         for (i, s) in self.plan.steps.iter().enumerate() {
-            for &r in &s.reads {
-                *readers.entry(r).or_insert(0) += 1;
-            }
             for &w in &s.writes {
                 writer.insert(w, i);
             }
         }
-        // Values with storage of their own (no view of it elsewhere): their writer can go.
-        let mut per_buffer: HashMap<usize, usize> = HashMap::new();
-        for v in &self.plan.values {
-            if let Storage::Arena(b) = v.storage {
-                *per_buffer.entry(b).or_insert(0) += 1;
-            }
-        }
-        let private = |v: ValId| matches!(self.plan.values[v].storage, Storage::Arena(b) if per_buffer.get(&b) == Some(&1));
         let steps = &self.plan.steps;
         let dequantized = |v: ValId| -> Option<(usize, f32, i32, ValId)> {
             let &i = writer.get(&v)?;
@@ -365,7 +374,7 @@ impl Lower<'_> {
             let same = |v: ValId| &self.plan.values[v].shape == shape;
             if add_y != sum
                 || readers.get(sum) != Some(&1)
-                || !private(*sum)
+                || !private[*sum]
                 || drop[ai]
                 || !same(*a)
                 || !same(*b)
@@ -379,7 +388,7 @@ impl Lower<'_> {
             for (d, v) in [(da.0, *a), (db.0, *b)] {
                 // Its only reader (twice when a == b) was the add.
                 let uses = if a == b { 2 } else { 1 };
-                if readers.get(&v) == Some(&uses) && private(v) {
+                if readers.get(&v) == Some(&uses) && private[v] {
                     drop[d] = true;
                 }
             }
