@@ -329,11 +329,21 @@ fn generated_c_snapshot_int8() {
     let h = kernel_histogram(&plan);
     assert_eq!(h.get("qconv_depthwise"), Some(&2), "{h:?}");
     assert_eq!(h.get("qconv_pointwise"), Some(&3), "{h:?}");
-    assert_eq!(h.get("qconv_direct"), Some(&3), "{h:?}");
+    assert_eq!(h.get("qconv_direct"), Some(&4), "{h:?}");
     // Both residual adds are one integer step each (no f32 Dequantize / Add / Quantize),
     // the plain one and the one with a transposed operand.
     assert_eq!(h.get("qadd"), Some(&2), "{h:?}");
     assert_eq!(h.get("binary"), None, "{h:?}");
+    // The 2x2/2 conv of a channel Split view reads its fields in place although the view's
+    // pixels are 24 bytes apart and hold 12 channels (runs of one pixel each).
+    let strided_in_place = plan.steps.iter().any(|s| {
+        matches!(&s.kernel, Kernel::Quant(lnc_ir::cpu::quant::QKernel::Conv(c))
+            if c.win.is_some_and(|w| !w.copy && w.pix == 2 * c.geom.c && c.geom.c == 12))
+    });
+    assert!(
+        strided_in_place,
+        "no in-place window on a strided Split view"
+    );
     let files = emit(&g, &plan, &opts(Isa::X86_64V3, 1)).unwrap();
     assert!(files.contains_key("lnc_qkernels.c") && files.contains_key("lnc_qkernels.h"));
     assert!(files["Makefile"].contains("lnc_qkernels.o"));

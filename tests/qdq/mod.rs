@@ -2,7 +2,8 @@
 //! and `cpu_codegen.rs`): QuantizeLinear -> QLinearConv chains (3x3/2 first layer,
 //! pointwise, depthwise 3x3/1 and 3x3/2, group conv, a 1x1 "Gemm" through Reshapes) ->
 //! DequantizeLinear -> float Add (fused into one integer step, also on transposed
-//! operands) / GlobalAveragePool -> QuantizeLinear ..., with seeded
+//! operands) / GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
+//! Split view (non-dense pixel stride), with seeded
 //! random weights, per-channel and per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
@@ -347,7 +348,36 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
         )
         .unwrap();
     let out2 = b.dq(t, a4);
+    // A 2x2/2 convolution of the first half of a channel Split of q7 (a view: pixel stride
+    // 24, not 12): windowed, in place for u8 (runs of one pixel's 12 bytes), through a
+    // copy for i8.
+    let split =
+        b.g.add_node(
+            "split",
+            Op::Split {
+                axis: 1,
+                sizes: vec![12, 12],
+            },
+            &[q7],
+        )
+        .unwrap();
+    let (c10, a10) = b.qconv(
+        Value {
+            node: split,
+            port: 0,
+        },
+        a7,
+        conv(2, 2, 0, 1),
+        8,
+        wdt,
+        wzp,
+        true,
+        a(128, 1.0),
+        true,
+    );
+    let out3 = b.dq(c10, a10);
     g.add_output("logits", out);
     g.add_output("dw_map", out2);
+    g.add_output("win_map", out3);
     g
 }
