@@ -653,6 +653,69 @@ fn qdq_example_is_bit_exact() {
     check_exact("qdq-example/host", &g, &Case::host(&[])).expect("bit-exact");
 }
 
+/// `make EXTRA_CFLAGS=-DLNC_PROFILE` (what `bench/layers_vs_ort.py` builds): compiles under
+/// -Werror and prints one line per step with its total and its fastest run, the fastest
+/// run no more than the total's share.
+#[test]
+fn profile_build_reports_every_step() {
+    let test = "profile_build_reports_every_step";
+    if !have_cc(test) {
+        return;
+    }
+    let dir = common::scratch("cpu/profile");
+    let src = common::repo_root().join("examples/models/mobilenet_v2_tiny_qdq.onnx");
+    let g = lnc_frontend::load_bytes(&std::fs::read(&src).unwrap(), &Default::default())
+        .expect("import");
+    let out = dir.join("c");
+    run(Command::new(common::lnc_bin())
+        .arg("build")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out))
+    .expect("lnc build");
+    run(Command::new("make")
+        .args(["-s", "-j2", "-C"])
+        .arg(&out)
+        .arg("EXTRA_CFLAGS=-DLNC_PROFILE"))
+    .expect("make");
+    let model_c = std::fs::read_to_string(out.join("model.c")).unwrap();
+    let steps: usize = model_c
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim_start_matches(" * ").split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("step count in model.c's header");
+    let x = dir.join("x.npy");
+    write_npy(&x, &inputs(&g, 1)[0]);
+    let runs = 4;
+    let o = Command::new(out.join("lnc_runner"))
+        .arg("--input")
+        .arg(&x)
+        .arg("--output")
+        .arg(dir.join("y.npy"))
+        .args(["--repeat", &runs.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let mut seen = 0;
+    for l in err.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.get(2), Some(&"ms"), "{l}");
+        assert_eq!(f[f.len() - 3..f.len() - 1][0], "min", "{l}");
+        assert_eq!(f[0].parse::<usize>().unwrap(), seen, "{l}");
+        let total_ms: f64 = f[1].parse().unwrap();
+        let min_us: f64 = f[f.len() - 2].parse().unwrap();
+        // The warm-up run and the repeats are all profiled.
+        assert!(
+            min_us > 0.0 && min_us * (runs + 1) as f64 <= total_ms * 1e3 * 1.0001,
+            "{l}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, steps, "{err}");
+}
+
 /// Every zoo model (tiny) and torchvision's exports (224x224, hydrated skeletons) quantized
 /// by ONNX Runtime: the integer lowering compiled to C is bit-exact with the interpreter.
 #[test]
