@@ -179,19 +179,15 @@ static void lnc_chunk(long total, int parts, int i, long align, long *lo, long *
 
 /* ----- activations and epilogues --------------------------------------------------- */
 
+/* min(max(t, 0), 1), NaN passing through (as the interpreter's clamp). */
+static inline float lnc_clamp01(float t) { return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t); }
+
 static float lnc_act1(int act, float a, float b, float v) {
     switch (act) {
     case LNC_ACT_RELU: return v < 0.0f ? 0.0f : v;
     case LNC_ACT_CLIP: return v < a ? a : (v > b ? b : v);
-    case LNC_ACT_HARDSWISH: {
-        float t = (1.0f / 6.0f) * v + 0.5f;
-        t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
-        return v * t;
-    }
-    case LNC_ACT_HARDSIGMOID: {
-        float t = a * v + b;
-        return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
-    }
+    case LNC_ACT_HARDSWISH: return v * lnc_clamp01((1.0f / 6.0f) * v + 0.5f);
+    case LNC_ACT_HARDSIGMOID: return lnc_clamp01(a * v + b);
     case LNC_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     case LNC_ACT_SILU: return v * (1.0f / (1.0f + expf(-v)));
     case LNC_ACT_LEAKYRELU: return v > 0.0f ? v : v * a;
@@ -1421,6 +1417,14 @@ void lnc_copy_nd(int rank, const long *shape, const float *x, const long *xs, fl
     });
 }
 
+/* One contiguous row of lnc_unary_nd: y[i] = EXPR of V = x[i] (a case of its switch). */
+#define LNC_UN_ROW(V, EXPR)                                                                \
+    for (i = 0; i < n; i++) {                                                              \
+        const float V = xp[i];                                                             \
+        yp[i] = (EXPR);                                                                    \
+    }                                                                                      \
+    break;
+
 void lnc_unary_nd(int act, float a, float b, int rank, const long *shape, const float *x,
                   const long *xs, float *y, const long *ys) {
     const long *st[2];
@@ -1430,12 +1434,21 @@ void lnc_unary_nd(int act, float a, float b, int rank, const long *shape, const 
         const float *xp = x + off_[0];
         float *yp = y + off_[1];
         long i;
-        if (sx == 1 && sy == 1 && act == LNC_ACT_RELU)
-            for (i = 0; i < n; i++) yp[i] = xp[i] < 0.0f ? 0.0f : xp[i];
-        else if (sx == 1 && sy == 1 && act == LNC_ACT_CLIP)
-            for (i = 0; i < n; i++) yp[i] = xp[i] < a ? a : (xp[i] > b ? b : xp[i]);
-        else
+        /* Contiguous rows: one loop per activation (the switch hoisted, so the compiler
+         * vectorises the cheap ones), each the same expression as lnc_act1. */
+        if (sx == 1 && sy == 1) {
+            switch (act) {
+            case LNC_ACT_RELU: LNC_UN_ROW(v, v < 0.0f ? 0.0f : v)
+            case LNC_ACT_CLIP: LNC_UN_ROW(v, v < a ? a : (v > b ? b : v))
+            case LNC_ACT_HARDSIGMOID: LNC_UN_ROW(v, lnc_clamp01(a * v + b))
+            case LNC_ACT_HARDSWISH: LNC_UN_ROW(v, v * lnc_clamp01((1.0f / 6.0f) * v + 0.5f))
+            case LNC_ACT_LEAKYRELU: LNC_UN_ROW(v, v > 0.0f ? v : v * a)
+            case LNC_ACT_NEG: LNC_UN_ROW(v, -v)
+            default: LNC_UN_ROW(v, lnc_act1(act, a, b, v))
+            }
+        } else {
             for (i = 0; i < n; i++) yp[i * sy] = lnc_act1(act, a, b, xp[i * sx]);
+        }
     });
 }
 

@@ -286,7 +286,8 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
         b.g.add("add2", Op::Binary(lnc_ir::BinaryOp::Add), &[d7, d7t])
             .unwrap();
     let q7b = b.q(add2, a7);
-    // Concat of two integer tensors (same quantization), strided 1x1 conv (direct).
+    // Concat of two integer tensors (same quantization; both written in place into its
+    // buffer), strided 1x1 conv (direct).
     let cat = b.g.add("cat", Op::Concat { axis: 1 }, &[q7, q7b]).unwrap();
     let (c8, a8) = b.qconv(
         cat,
@@ -348,9 +349,9 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
         )
         .unwrap();
     let out2 = b.dq(t, a4);
-    // A 2x2/2 convolution of the first half of a channel Split of q7 (a view: pixel stride
-    // 24, not 12): windowed, in place for u8 (runs of one pixel's 12 bytes), through a
-    // copy for i8.
+    // A 2x2/2 convolution of the first half of a channel Split of q7 (a view of 12 channels
+    // at a pixel stride of 48: q7 is written straight into `cat`'s buffer): windowed, in
+    // place for u8 (runs of one pixel's 12 bytes), through a copy for i8.
     let split =
         b.g.add_node(
             "split",

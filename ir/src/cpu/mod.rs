@@ -697,7 +697,8 @@ impl Lower<'_> {
             let Op::Concat { axis: 1 } = n.op else {
                 continue;
             };
-            if n.outputs[0].shape.len() != 4 || n.outputs[0].dtype != DType::F32 {
+            let dt = n.outputs[0].dtype;
+            if n.outputs[0].shape.len() != 4 || !matches!(dt, DType::F32 | DType::U8 | DType::I8) {
                 continue;
             }
             let ins = self.g.node_inputs(id);
@@ -706,27 +707,34 @@ impl Lower<'_> {
                 let c = self.g.value_type(*v).shape[1];
                 let once = ins.iter().filter(|u| *u == v).count() == 1;
                 let p = &self.g.node(v.node).op;
-                let writes_strided = matches!(
-                    p,
-                    Op::Conv(_)
-                        | Op::FusedConv { .. }
-                        | Op::DwPw { .. }
-                        | Op::MaxPool(_)
-                        | Op::AveragePool { .. }
-                        | Op::ChannelMap { .. }
-                        | Op::Unary(_)
-                        | Op::Binary(_)
-                        | Op::Clip { .. }
-                        | Op::LeakyRelu { .. }
-                        | Op::HardSigmoid { .. }
-                        | Op::PRelu
-                        | Op::BatchNorm { .. }
-                );
+                // Float kernels, and the integer ones whose output is pixel-major through
+                // its strides (convolutions, QuantizeLinear and the fused residual add that
+                // replaces it).
+                let writes_strided = if dt == DType::F32 {
+                    matches!(
+                        p,
+                        Op::Conv(_)
+                            | Op::FusedConv { .. }
+                            | Op::DwPw { .. }
+                            | Op::MaxPool(_)
+                            | Op::AveragePool { .. }
+                            | Op::ChannelMap { .. }
+                            | Op::Unary(_)
+                            | Op::Binary(_)
+                            | Op::Clip { .. }
+                            | Op::LeakyRelu { .. }
+                            | Op::HardSigmoid { .. }
+                            | Op::PRelu
+                            | Op::BatchNorm { .. }
+                    )
+                } else {
+                    matches!(p, Op::QLinearConv(_) | Op::QuantizeLinear { .. })
+                };
                 if once
                     && writes_strided
                     && !self.g.is_output(*v)
                     && !self.alias.contains_key(v)
-                    && self.g.value_type(*v).dtype == DType::F32
+                    && self.g.value_type(*v).dtype == dt
                 {
                     self.alias.insert(*v, (id, c0));
                 }
