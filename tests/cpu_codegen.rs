@@ -334,6 +334,9 @@ fn generated_c_snapshot_int8() {
     // the plain one and the one with a transposed operand.
     assert_eq!(h.get("qadd"), Some(&2), "{h:?}");
     assert_eq!(h.get("binary"), None, "{h:?}");
+    // The quantized HardSwish (DQ, HardSigmoid, Q, DQ, Mul, Q) is one table lookup.
+    assert_eq!(h.get("qlut"), Some(&1), "{h:?}");
+    assert_eq!(h.get("unary"), None, "{h:?}");
     // The 2x2/2 conv of a channel Split view reads its fields in place although the view's
     // pixels hold 12 channels 48 bytes apart (runs of one pixel each): the split map is
     // itself written into the integer Concat's buffer (24 + 24 channels).

@@ -1345,8 +1345,9 @@ void lnc_dequantize_nd(float scale, int zp, int x_signed, int rank, const long *
     });
 }
 
-void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *xs, uint8_t *y,
-                    const long *ys) {
+/* y = x, or y = table[byte of x] when `table` is not NULL, over the n-d nest. */
+static void lnc_bytes_nd(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
+                         const long *xs, uint8_t *y, const long *ys) {
     const long *st[2];
     const long n = shape[rank - 1], sx = xs[rank - 1], sy = ys[rank - 1];
     st[0] = xs; st[1] = ys;
@@ -1354,11 +1355,26 @@ void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *x
         const uint8_t *xp = x + off_[0];
         uint8_t *yp = y + off_[1];
         long i;
-        if (sx == 1 && sy == 1)
+        if (!table && sx == 1 && sy == 1)
             memcpy(yp, xp, (size_t)n);
-        else
+        else if (!table)
             for (i = 0; i < n; i++) yp[i * sy] = xp[i * sx];
+        else if (sx == 1 && sy == 1)
+            for (i = 0; i < n; i++) yp[i] = table[xp[i]];
+        else
+            for (i = 0; i < n; i++) yp[i * sy] = table[xp[i * sx]];
     });
+}
+
+void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *xs, uint8_t *y,
+                    const long *ys) {
+    lnc_bytes_nd(NULL, rank, shape, x, xs, y, ys);
+}
+
+/* A tabulated elementwise chain. */
+void lnc_qlut_nd(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
+                 const long *xs, uint8_t *y, const long *ys) {
+    lnc_bytes_nd(table, rank, shape, x, xs, y, ys);
 }
 
 /* ----- quantized residual add --------------------------------------------------------- */

@@ -90,6 +90,10 @@ void lnc_quantize_nd(float scale, int zp, int y_signed, int rank, const long *sh
                      const float *x, const long *xs, uint8_t *y, const long *ys);
 void lnc_dequantize_nd(float scale, int zp, int x_signed, int rank, const long *shape,
                        const uint8_t *x, const long *xs, float *y, const long *ys);
+/* y = table[byte of x] over the n-d nest (element strides): an elementwise chain from one
+ * quantized tensor to a QuantizeLinear, tabulated on its 256 byte values by lnc. */
+void lnc_qlut_nd(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
+                 const long *xs, uint8_t *y, const long *ys);
 void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *xs, uint8_t *y,
                     const long *ys);
 

@@ -3,7 +3,7 @@
 //! pointwise, depthwise 3x3/1 and 3x3/2, group conv, a 1x1 "Gemm" through Reshapes) ->
 //! DequantizeLinear -> float Add (fused into one integer step, also on transposed
 //! operands) / GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
-//! Split view (non-dense pixel stride), with seeded
+//! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), with seeded
 //! random weights, per-channel and per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
@@ -377,8 +377,32 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
         true,
     );
     let out3 = b.dq(c10, a10);
+    // HardSwish as ONNX Runtime's quantizer writes it (a QDQ pair around the HardSigmoid,
+    // the Mul reading the same DequantizeLinear): one elementwise chain from c3 to a
+    // QuantizeLinear, tabulated on c3's 256 byte values.
+    let x3 = b.dq(c3, a3);
+    let hsig =
+        b.g.add(
+            "hsig",
+            Op::HardSigmoid {
+                alpha: 1.0 / 6.0,
+                beta: 0.5,
+            },
+            &[x3],
+        )
+        .unwrap();
+    let ah = a(0, 1.0 / 255.0);
+    let hq = b.q(hsig, ah);
+    let hd = b.dq(hq, ah);
+    let hswish =
+        b.g.add("hswish", Op::Binary(lnc_ir::BinaryOp::Mul), &[x3, hd])
+            .unwrap();
+    let a11 = a(10, a3.scale * 0.5);
+    let q11 = b.q(hswish, a11);
+    let out4 = b.dq(q11, a11);
     g.add_output("logits", out);
     g.add_output("dw_map", out2);
     g.add_output("win_map", out3);
+    g.add_output("hswish_map", out4);
     g
 }

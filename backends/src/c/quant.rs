@@ -125,6 +125,32 @@ impl Emitter<'_> {
                 ));
             }
             QKernel::Conv(c) => self.qconv(i, c, decls, body)?,
+            QKernel::Lut { table, nest, x, y } => {
+                self.byte_elem(i, *x)?;
+                self.byte_elem(i, *y)?;
+                if table.len() != 256 {
+                    return Err(Error::Node {
+                        node: self.plan.steps[i].node.clone(),
+                        op: self.plan.steps[i].op.clone(),
+                        msg: format!("internal: a lookup table of {} entries", table.len()),
+                    });
+                }
+                let words: Vec<u32> = table
+                    .chunks(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                let name = format!("{} table (qlut)", self.plan.steps[i].node);
+                let off = self.push_words(&words, name);
+                let n = self.nest_decl(decls, &id, nest);
+                let (xp, yp) = (self.ptr(*x), self.ptr(*y));
+                body.push(format!(
+                    "lnc_qlut_nd((const uint8_t *)(W + {off}), {}, {}, {xp}, {}, {yp}, {});",
+                    nest.shape.len(),
+                    n[0],
+                    n[1],
+                    n[2]
+                ));
+            }
             QKernel::Add {
                 a_q,
                 b_q,

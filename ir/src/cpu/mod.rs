@@ -13,9 +13,9 @@
 //! where they are not needed.
 //!
 //! Views. Reshape of a row-major value, Identity, Transpose, Slice, Split and Expand are
-//! views (no step). Channel Concat is a view too: a producer whose kernel writes through
-//! strides writes straight into its channel slice of the concatenated buffer; the other
-//! inputs are copied. Channel shuffle is one strided copy over a rank-5 index space.
+//! views (no step). Channel Concat is a view too (f32, u8 and i8): a producer whose kernel
+//! writes through strides writes straight into its channel slice of the concatenated
+//! buffer; the other inputs are copied. Channel shuffle is one strided copy over a rank-5 index space.
 //!
 //! Memory. Buffers live from their first write to their last read (over every view of
 //! them); [`Plan::arena_bytes`] is the size of the arena after first-fit packing of those
@@ -412,6 +412,8 @@ struct Lower<'g> {
     alias: HashMap<Value, (NodeId, usize)>,
     /// The buffer value of a concat whose inputs are written in place.
     concat_buf: HashMap<NodeId, ValId>,
+    /// Tabulated `QuantizeLinear`s ([`quant::plan_luts`]).
+    luts: HashMap<NodeId, quant::Lut>,
     node: String,
     op: String,
     threads: usize,
@@ -446,10 +448,15 @@ pub fn lower(g: &Graph, threads: usize) -> Result<Plan> {
         row_copy: HashMap::new(),
         alias: HashMap::new(),
         concat_buf: HashMap::new(),
+        luts: HashMap::new(),
         node: String::new(),
         op: String::new(),
         threads: threads.max(1),
     };
+    // Elementwise chains of quantized values become tables; their nodes are not lowered.
+    let (luts, dead) = quant::plan_luts(g, &order, &live)?;
+    live.retain(|n| !dead.contains(n));
+    l.luts = luts;
     l.plan_concat_aliases(&order, &live);
     for (i, &id) in g.inputs().iter().enumerate() {
         let n = g.node(id);

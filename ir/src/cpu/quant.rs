@@ -10,6 +10,11 @@
 //!   lowering resolves the per-channel weight zero points, the bias and the requantization
 //!   multipliers `x_scale * w_scale[m] / y_scale` (f32, in that order, as the interpreter
 //!   computes them); the emitter packs `w - w_zp[m]` for the kernel.
+//! - A `QuantizeLinear` whose input is an elementwise function of one u8/i8 tensor (its
+//!   `DequantizeLinear`, activations, Clip, scalar-constant arithmetic, inner Q/DQ pairs;
+//!   e.g. the HardSwish, SiLU or HardSigmoid of a quantized model) as one table lookup
+//!   ([`QKernel::Lut`]): the interpreter evaluates the chain on the 256 byte values at
+//!   build time, so the table is the reference by construction.
 //! - Views of integer tensors (Identity, Reshape, Flatten, Transpose, Slice, Split, Expand,
 //!   Squeeze/Unsqueeze, Concat, ChannelShuffle, ChannelMap): byte views and byte copies; MaxPool of u8 /
 //!   i8 maps (`lnc_qmaxpool`, the float kernel's geometry).
@@ -238,6 +243,14 @@ pub enum QKernel {
         y: ValId,
     },
     Conv(QConv),
+    /// `y = table[byte of x]` over the nest (operands x, y; u8 or i8 each): an elementwise
+    /// chain from one quantized tensor to a `QuantizeLinear`, tabulated ([`plan_luts`]).
+    Lut {
+        table: Vec<u8>,
+        nest: Nest,
+        x: ValId,
+        y: ValId,
+    },
     /// A residual add of two quantized tensors, the `DequantizeLinear`s, the f32 `Add` and
     /// the `QuantizeLinear` of a QDQ graph in one pass over bytes, each element computed
     /// as those steps compute it (so bit-exact): `y = saturate(round_half_even(((float)(a
@@ -260,6 +273,7 @@ impl QKernel {
             QKernel::Quantize { .. } => "quantize".into(),
             QKernel::Dequantize { .. } => "dequantize".into(),
             QKernel::Add { .. } => "qadd".into(),
+            QKernel::Lut { .. } => "qlut".into(),
             QKernel::Conv(c) => format!("qconv_{:?}", c.kind).to_lowercase(),
         }
     }
@@ -314,6 +328,182 @@ pub(super) fn const_or_dequantized(g: &Graph, v: Value) -> Option<std::borrow::C
 }
 
 /// A scalar (one-element) constant parameter of a quantization node.
+/// A tabulated `QuantizeLinear` ([`QKernel::Lut`]): `table[b]` is its output for the
+/// byte `b` of `leaf` (an i8 leaf's byte is its two's complement).
+#[derive(Debug, Clone)]
+pub(super) struct Lut {
+    pub leaf: Value,
+    pub table: Vec<u8>,
+}
+
+/// Most nodes a tabulated chain may have (bounds the search).
+const LUT_MAX_NODES: usize = 32;
+
+/// The `QuantizeLinear` nodes whose input is an elementwise function of a single u8/i8
+/// tensor of the output's shape, with their tables, and the nodes the tables make dead.
+///
+/// The chain may hold `DequantizeLinear` / `QuantizeLinear` with one-element constant
+/// parameters, Identity, unary ops, LeakyRelu, Elu, HardSigmoid, Clip and binary ops whose
+/// operands are chain values of the output's shape or one-element constants; its one
+/// non-constant source (the `leaf`) is read by `DequantizeLinear`s. Every chain node must
+/// be read only inside the chain (so none is needed elsewhere) and be no graph output.
+/// The table is the interpreter's result on the 256 byte values: elementwise ops do not
+/// depend on the position or the shape, so it is bit-exact by construction.
+pub(super) fn plan_luts(
+    g: &Graph,
+    order: &[NodeId],
+    live: &HashSet<NodeId>,
+) -> Result<(HashMap<NodeId, Lut>, HashSet<NodeId>)> {
+    let int = |d: DType| matches!(d, DType::U8 | DType::I8);
+    let one_const = |v: Value| g.const_value(v).is_some_and(|t| t.numel() == 1);
+    let qparams_ok = |n: NodeId| {
+        let ins = g.node_inputs(n);
+        ins.len() == 3 && one_const(ins[1]) && one_const(ins[2])
+    };
+    let mut luts = HashMap::new();
+    let mut dead = HashSet::new();
+    for &q in order {
+        let qn = g.node(q);
+        if !live.contains(&q)
+            || dead.contains(&q)
+            || !matches!(qn.op, Op::QuantizeLinear { .. })
+            || !int(qn.outputs[0].dtype)
+            || !qparams_ok(q)
+        {
+            continue;
+        }
+        let shape = &qn.outputs[0].shape;
+        // Walk the chain back from q's input.
+        let mut chain: HashSet<NodeId> = HashSet::new();
+        let mut leaf: Option<Value> = None;
+        let mut stack = vec![g.node_inputs(q)[0]];
+        let mut ok = true;
+        while let Some(v) = stack.pop() {
+            let (pid, p) = (v.node, g.node(v.node));
+            if chain.contains(&pid) {
+                continue;
+            }
+            let same_shape = p.outputs.len() == 1 && &p.outputs[0].shape == shape;
+            let elementwise = matches!(
+                p.op,
+                Op::Identity
+                    | Op::Unary(_)
+                    | Op::LeakyRelu { .. }
+                    | Op::Elu { .. }
+                    | Op::HardSigmoid { .. }
+                    | Op::Clip { .. }
+                    | Op::Binary(_)
+            ) || (matches!(
+                p.op,
+                Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }
+            ) && qparams_ok(pid));
+            if !same_shape || !elementwise || chain.len() >= LUT_MAX_NODES {
+                ok = false;
+                break;
+            }
+            chain.insert(pid);
+            let ins = g.node_inputs(pid);
+            if let Op::DequantizeLinear { .. } = p.op {
+                let x = ins[0];
+                let src = &g.node(x.node).op;
+                if !matches!(src, Op::QuantizeLinear { .. }) {
+                    // The chain's source: one u8/i8 tensor of the output's shape.
+                    let t = g.value_type(x);
+                    if !int(t.dtype) || &t.shape != shape || leaf.is_some_and(|l| l != x) {
+                        ok = false;
+                        break;
+                    }
+                    leaf = Some(x);
+                    continue;
+                }
+            }
+            let params = if matches!(
+                p.op,
+                Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }
+            ) {
+                1
+            } else {
+                ins.len()
+            };
+            for &x in &ins[..params] {
+                if !one_const(x) {
+                    stack.push(x);
+                }
+            }
+        }
+        let Some(leaf) = leaf.filter(|_| ok) else {
+            continue;
+        };
+        // Every chain node is read only inside the chain (or by q) and is no output.
+        let private = chain.iter().all(|&n| {
+            g.node(n).outputs.iter().enumerate().all(|(port, _)| {
+                let v = Value {
+                    node: n,
+                    port: port as u16,
+                };
+                !g.is_output(v)
+                    && g.users(v)
+                        .iter()
+                        .all(|(u, _)| *u == q || chain.contains(u) || !live.contains(u))
+            })
+        });
+        if !private {
+            continue;
+        }
+        // Evaluate the chain on the 256 byte values, in graph order.
+        let lt = g.value_type(leaf).dtype;
+        let bytes: Vec<i64> = (0..256i64)
+            .map(|b| {
+                if lt == DType::I8 {
+                    b as u8 as i8 as i64
+                } else {
+                    b
+                }
+            })
+            .collect();
+        let err = |m: String| Error::node(&qn.name, qn.op.name(), m);
+        let mut vals: HashMap<Value, Tensor> = HashMap::new();
+        vals.insert(leaf, Tensor::from_int(lt, &[256], bytes).map_err(err)?);
+        for &n in order.iter().filter(|n| chain.contains(n) || **n == q) {
+            let node = g.node(n);
+            let ins: Vec<Tensor> = g
+                .node_inputs(n)
+                .iter()
+                .map(|v| match vals.get(v) {
+                    Some(t) => Ok(t.clone()),
+                    None => g.const_value(*v).cloned().ok_or_else(|| {
+                        err(format!("internal: table input {} not evaluated", node.name))
+                    }),
+                })
+                .collect::<Result<_>>()?;
+            let outs: Vec<crate::TensorType> = node
+                .outputs
+                .iter()
+                .map(|t| crate::TensorType::new(t.dtype, vec![256]))
+                .collect();
+            let refs: Vec<&Tensor> = ins.iter().collect();
+            let r = crate::interp::eval_op(&node.op, &refs, &outs).map_err(err)?;
+            for (port, t) in r.into_iter().enumerate() {
+                vals.insert(
+                    Value {
+                        node: n,
+                        port: port as u16,
+                    },
+                    t,
+                );
+            }
+        }
+        let table: Vec<u8> = vals[&Value { node: q, port: 0 }]
+            .to_i64_vec()
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        dead.extend(chain.iter().copied());
+        luts.insert(q, Lut { leaf, table });
+    }
+    Ok((luts, dead))
+}
+
 fn scalar_const(g: &Graph, v: Value) -> Option<f64> {
     let t = g.const_value(v)?;
     match t.to_f64_vec().as_slice() {
@@ -438,6 +628,21 @@ impl Lower<'_> {
         let node = g.node(id);
         let ins = g.node_inputs(id);
         match &node.op {
+            Op::QuantizeLinear { .. } if self.luts.contains_key(&id) => {
+                let Lut { leaf, table } = self.luts[&id].clone();
+                let x = self.value(leaf)?;
+                let y = self.output(id, 0, node.outputs[0].shape.len() == 4)?;
+                let (xv, yv) = (&self.plan.values[x], &self.plan.values[y]);
+                let ys = yv.strides.clone();
+                let mut nest = nest(&yv.shape, &[xv.strides.clone(), ys.clone(), ys]);
+                nest.strides.pop();
+                self.step(
+                    Kernel::Quant(QKernel::Lut { table, nest, x, y }),
+                    vec![x],
+                    vec![y],
+                );
+                Ok(true)
+            }
             Op::QuantizeLinear { axis } | Op::DequantizeLinear { axis } => {
                 let quantize = matches!(node.op, Op::QuantizeLinear { .. });
                 let out = &node.outputs[0];
