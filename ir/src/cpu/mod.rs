@@ -15,7 +15,8 @@
 //! Views. Reshape of a row-major value, Identity, Transpose, Slice, Split and Expand are
 //! views (no step). Channel Concat is a view too (f32, u8 and i8): a producer whose kernel
 //! writes through strides writes straight into its channel slice of the concatenated
-//! buffer; the other inputs are copied. Channel shuffle is one strided copy over a rank-5 index space.
+//! buffer; the other inputs are copied. Channel shuffle is one strided copy over a rank-5
+//! index space.
 //!
 //! Memory. Buffers live from their first write to their last read (over every view of
 //! them); [`Plan::arena_bytes`] is the size of the arena after first-fit packing of those

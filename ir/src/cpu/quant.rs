@@ -327,7 +327,6 @@ pub(super) fn const_or_dequantized(g: &Graph, v: Value) -> Option<std::borrow::C
         .map(std::borrow::Cow::Owned)
 }
 
-/// A scalar (one-element) constant parameter of a quantization node.
 /// A tabulated `QuantizeLinear` ([`QKernel::Lut`]): `table[b]` is its output for the
 /// byte `b` of `leaf` (an i8 leaf's byte is its two's complement).
 #[derive(Debug, Clone)]
@@ -355,7 +354,7 @@ pub(super) fn plan_luts(
     live: &HashSet<NodeId>,
 ) -> Result<(HashMap<NodeId, Lut>, HashSet<NodeId>)> {
     let int = |d: DType| matches!(d, DType::U8 | DType::I8);
-    let one_const = |v: Value| g.const_value(v).is_some_and(|t| t.numel() == 1);
+    let one_const = |v: Value| scalar_const(g, v).is_some();
     let qparams_ok = |n: NodeId| {
         let ins = g.node_inputs(n);
         ins.len() == 3 && one_const(ins[1]) && one_const(ins[2])
@@ -365,7 +364,6 @@ pub(super) fn plan_luts(
     for &q in order {
         let qn = g.node(q);
         if !live.contains(&q)
-            || dead.contains(&q)
             || !matches!(qn.op, Op::QuantizeLinear { .. })
             || !int(qn.outputs[0].dtype)
             || !qparams_ok(q)
@@ -417,19 +415,8 @@ pub(super) fn plan_luts(
                     continue;
                 }
             }
-            let params = if matches!(
-                p.op,
-                Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }
-            ) {
-                1
-            } else {
-                ins.len()
-            };
-            for &x in &ins[..params] {
-                if !one_const(x) {
-                    stack.push(x);
-                }
-            }
+            // Non-constant operands (a Q / DQ's scale and zero point are constants).
+            stack.extend(ins.into_iter().filter(|&x| !one_const(x)));
         }
         let Some(leaf) = leaf.filter(|_| ok) else {
             continue;
@@ -498,12 +485,15 @@ pub(super) fn plan_luts(
             .iter()
             .map(|&v| v as u8)
             .collect();
-        dead.extend(chain.iter().copied());
+        // An earlier table whose QuantizeLinear this chain absorbs is not needed.
+        luts.retain(|n, _| !chain.contains(n));
+        dead.extend(chain);
         luts.insert(q, Lut { leaf, table });
     }
     Ok((luts, dead))
 }
 
+/// A scalar (one-element) constant parameter of a quantization node.
 fn scalar_const(g: &Graph, v: Value) -> Option<f64> {
     let t = g.const_value(v)?;
     match t.to_f64_vec().as_slice() {
@@ -627,22 +617,22 @@ impl Lower<'_> {
         let g = self.g;
         let node = g.node(id);
         let ins = g.node_inputs(id);
+        // A tabulated QuantizeLinear (plan_luts): one lookup from its chain's source.
+        if let Some(Lut { leaf, table }) = self.luts.remove(&id) {
+            let x = self.value(leaf)?;
+            let y = self.output(id, 0, node.outputs[0].shape.len() == 4)?;
+            let (xv, yv) = (&self.plan.values[x], &self.plan.values[y]);
+            let ys = yv.strides.clone();
+            let mut nest = nest(&yv.shape, &[xv.strides.clone(), ys.clone(), ys]);
+            nest.strides.pop();
+            self.step(
+                Kernel::Quant(QKernel::Lut { table, nest, x, y }),
+                vec![x],
+                vec![y],
+            );
+            return Ok(true);
+        }
         match &node.op {
-            Op::QuantizeLinear { .. } if self.luts.contains_key(&id) => {
-                let Lut { leaf, table } = self.luts[&id].clone();
-                let x = self.value(leaf)?;
-                let y = self.output(id, 0, node.outputs[0].shape.len() == 4)?;
-                let (xv, yv) = (&self.plan.values[x], &self.plan.values[y]);
-                let ys = yv.strides.clone();
-                let mut nest = nest(&yv.shape, &[xv.strides.clone(), ys.clone(), ys]);
-                nest.strides.pop();
-                self.step(
-                    Kernel::Quant(QKernel::Lut { table, nest, x, y }),
-                    vec![x],
-                    vec![y],
-                );
-                Ok(true)
-            }
             Op::QuantizeLinear { axis } | Op::DequantizeLinear { axis } => {
                 let quantize = matches!(node.op, Op::QuantizeLinear { .. });
                 let out = &node.outputs[0];
