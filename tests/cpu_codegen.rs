@@ -334,8 +334,16 @@ fn generated_c_snapshot_int8() {
     // the plain one and the one with a transposed operand.
     assert_eq!(h.get("qadd"), Some(&2), "{h:?}");
     assert_eq!(h.get("binary"), None, "{h:?}");
-    // The quantized HardSwish (DQ, HardSigmoid, Q, DQ, Mul, Q) is one table lookup.
-    assert_eq!(h.get("qlut"), Some(&1), "{h:?}");
+    // The quantized HardSwish (DQ, HardSigmoid, Q, DQ, Mul, Q) is one table lookup, and
+    // so is each requantization of a Concat input (Q(DQ(x)) with other parameters).
+    assert_eq!(h.get("qlut"), Some(&3), "{h:?}");
+    // The integer Concats are views: their inputs (convolutions, tables, max pools) write
+    // their slices in place; no step copies bytes.
+    let byte_copies = plan.steps.iter().filter(|s| {
+        matches!(&s.kernel, Kernel::Copy { x, .. }
+            if plan.values[*x].elem != lnc_ir::cpu::Elem::F32)
+    });
+    assert_eq!(byte_copies.count(), 0);
     assert_eq!(h.get("unary"), None, "{h:?}");
     // The 2x2/2 conv of a channel Split view reads its fields in place although the view's
     // pixels hold 12 channels 48 bytes apart (runs of one pixel each): the split map is

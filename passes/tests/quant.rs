@@ -402,3 +402,51 @@ fn rule_quantize_moves_integer() {
         }
     }
 }
+
+/// ONNX Runtime's QDQ Concat: each branch keeps its own quantization, the Concat runs in
+/// float and one Q takes the output parameters of one branch. The Q distributes over the
+/// Concat: the matching branch is used as is, the other (here i8 of another scale and zero
+/// point) keeps a requantization `Q(DQ(b))`; the Concat reads bytes. No branch matching:
+/// unchanged (a Q per branch would cost more than it saves).
+#[test]
+fn rule_quantize_distributes_over_concat() {
+    for matching in [true, false] {
+        let mut b = B::new(3);
+        let x = b.input(&[1, 4, 6, 6]);
+        let xq = q(&mut b, "xq", x, XS, XZ, DType::U8);
+        let xd = dq(&mut b, "xd", xq, XS, XZ);
+        let x2 = b.input(&[1, 3, 6, 6]);
+        let x2q = q(&mut b, "x2q", x2, XS * 1.7, -9, DType::I8);
+        let x2d = dq(&mut b, "x2d", x2q, XS * 1.7, -9);
+        let y = b.op("cat", Op::Concat { axis: 1 }, &[xd, x2d]);
+        let (ys, yz) = if matching { (XS, XZ) } else { (XS * 1.3, XZ) };
+        let yq = q(&mut b, "yq", y, ys, yz, DType::U8);
+        let yd = dq(&mut b, "yd", yq, ys, yz);
+        let g = b.finish(yd);
+        let out = rewrite(&g, &["quantize-moves-integer"], &[]);
+        let want = if matching {
+            h(&[
+                ("quantize_linear", 3),
+                ("concat", 1),
+                ("dequantize_linear", 2),
+            ])
+        } else {
+            hist(&g)
+        };
+        assert_eq!(hist(&out), want, "matching {matching}");
+        assert_exact(&g, &out);
+        if matching {
+            let cat = out
+                .node_ids()
+                .into_iter()
+                .find(|&i| out.node(i).op.name() == "concat")
+                .unwrap();
+            assert_eq!(out.node(cat).outputs[0].dtype, DType::U8);
+            // The requantized branch: Q(DQ(the i8 tensor)).
+            let rq = out.node_inputs(cat)[1].node;
+            assert_eq!(out.node(rq).op.name(), "quantize_linear");
+            let rq_in = out.node_inputs(rq)[0].node;
+            assert_eq!(out.node(rq_in).op.name(), "dequantize_linear");
+        }
+    }
+}

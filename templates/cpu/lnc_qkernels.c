@@ -1470,56 +1470,111 @@ typedef struct {
     int parts;
 } lnc_qmp_job;
 
+/* The window of one output pixel, clipped to the input: kernel rows [ky0, ky1), columns
+ * [kx0, kx1) (padding never wins a max: ONNX pads with -inf). */
+static inline void lnc_qmp_window(long o, int s, int pad, int d, int k, long n, int *k0,
+                                  int *k1) {
+    const long i0 = o * s - pad;
+    int a = 0, b = k;
+    while (a < b && i0 + (long)a * d < 0) a++;
+    while (b > a && i0 + (long)(b - 1) * d >= n) b--;
+    *k0 = a;
+    *k1 = b;
+}
+
+/* The max over the window of channels [c, c + W) of pixel `base` (W bytes per step). The
+ * last chunk of a row may overlap the one before it (max is idempotent). */
+#define LNC_QMP_CHUNKS(W, T, LOAD, MAX, STORE, INIT)                                      \
+    if (C >= (W)) {                                                                      \
+        long c = 0;                                                                      \
+        for (;;) {                                                                       \
+            T m = INIT;                                                                  \
+            for (ky = ky0; ky < ky1; ky++) {                                             \
+                const long xr = xo + ky * g->dh * rs + c;                                \
+                for (kx = kx0; kx < kx1; kx++) m = MAX(m, LOAD(j->x + (xr + kx * g->dw * ps))); \
+            }                                                                            \
+            STORE(yp + c, m);                                                            \
+            if (c + (W) >= C) break;                                                     \
+            c = c + 2 * (W) <= C ? c + (W) : C - (W);                                    \
+        }                                                                                \
+        continue;                                                                        \
+    }
+
 /* Output rows [lo, hi) of the flattened (n, oh) index. */
 static void lnc_qmaxpool_part(void *ctx, int part, int tid) {
     const lnc_qmp_job *j = (const lnc_qmp_job *)ctx;
     const lnc_conv *g = j->g;
+    const long C = g->c, ps = g->ldx, rs = g->w * g->ldx;
+    const uint8_t flip = j->sgn ? 0x80 : 0; /* i8 as order-preserving u8: v ^ 0x80 */
     long r, lo, hi;
     (void)tid;
+    (void)flip;
     lnc_qchunk(g->n * g->oh, j->parts, part, 1, &lo, &hi);
     for (r = lo; r < hi; r++) {
         const long n = r / g->oh, oh = r % g->oh;
+        int ky0, ky1, kx0, kx1, ky, kx;
         long ow;
+        lnc_qmp_window(oh, g->sh, g->pt, g->dh, g->kh, g->h, &ky0, &ky1);
         for (ow = 0; ow < g->ow; ow++) {
             uint8_t *yp = j->y + ((n * g->oh + oh) * g->ow + ow) * g->ldy;
-            long c = 0;
-            int ky, kx;
+            /* Offset of the window's (unclipped) corner; may be negative, only in-window
+             * offsets are dereferenced. */
+            const long xo = ((n * g->h + oh * g->sh - g->pt) * g->w + ow * g->sw - g->pl) * ps;
+            lnc_qmp_window(ow, g->sw, g->pl, g->dw, g->kw, g->w, &kx0, &kx1);
 #if defined(LNC_QAVX2)
-            for (; c + 32 <= g->c; c += 32) {
-                __m256i m = _mm256_set1_epi8(j->sgn ? (char)-128 : 0);
-                for (ky = 0; ky < g->kh; ky++) {
-                    const long ih = oh * g->sh - g->pt + ky * g->dh;
-                    if (ih < 0 || ih >= g->h) continue;
-                    for (kx = 0; kx < g->kw; kx++) {
-                        const long iw = ow * g->sw - g->pl + kx * g->dw;
-                        __m256i v;
-                        if (iw < 0 || iw >= g->w) continue;
-                        v = _mm256_loadu_si256(
-                            (const __m256i *)(j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + c));
-                        m = j->sgn ? _mm256_max_epi8(m, v) : _mm256_max_epu8(m, v);
-                    }
-                }
-                _mm256_storeu_si256((__m256i *)(yp + c), m);
+#define LNC_QMP_LD32(P) _mm256_loadu_si256((const __m256i *)(const void *)(P))
+#define LNC_QMP_ST32(P, V) _mm256_storeu_si256((__m256i *)(void *)(P), V)
+#define LNC_QMP_LD16(P) _mm_loadu_si128((const __m128i *)(const void *)(P))
+#define LNC_QMP_ST16(P, V) _mm_storeu_si128((__m128i *)(void *)(P), V)
+            if (j->sgn) {
+                LNC_QMP_CHUNKS(32, __m256i, LNC_QMP_LD32, _mm256_max_epi8, LNC_QMP_ST32,
+                               _mm256_set1_epi8((char)-128))
+                LNC_QMP_CHUNKS(16, __m128i, LNC_QMP_LD16, _mm_max_epi8, LNC_QMP_ST16,
+                               _mm_set1_epi8((char)-128))
+            } else {
+                LNC_QMP_CHUNKS(32, __m256i, LNC_QMP_LD32, _mm256_max_epu8, LNC_QMP_ST32,
+                               _mm256_setzero_si256())
+                LNC_QMP_CHUNKS(16, __m128i, LNC_QMP_LD16, _mm_max_epu8, LNC_QMP_ST16,
+                               _mm_setzero_si128())
             }
+#undef LNC_QMP_LD32
+#undef LNC_QMP_ST32
+#undef LNC_QMP_LD16
+#undef LNC_QMP_ST16
+#elif defined(LNC_QNEON)
+#define LNC_QMP_ST16(P, V) vst1q_u8(P, V)
+#define LNC_QMP_ST16S(P, V) vst1q_s8((int8_t *)(void *)(P), V)
+#define LNC_QMP_LD16S(P) vld1q_s8((const int8_t *)(const void *)(P))
+            if (j->sgn) {
+                LNC_QMP_CHUNKS(16, int8x16_t, LNC_QMP_LD16S, vmaxq_s8, LNC_QMP_ST16S,
+                               vdupq_n_s8(-128))
+            } else {
+                LNC_QMP_CHUNKS(16, uint8x16_t, vld1q_u8, vmaxq_u8, LNC_QMP_ST16, vdupq_n_u8(0))
+            }
+#undef LNC_QMP_ST16
+#undef LNC_QMP_ST16S
+#undef LNC_QMP_LD16S
 #endif
-            for (; c < g->c; c++) {
-                int m = j->sgn ? -128 : 0;
-                for (ky = 0; ky < g->kh; ky++) {
-                    const long ih = oh * g->sh - g->pt + ky * g->dh;
-                    if (ih < 0 || ih >= g->h) continue;
-                    for (kx = 0; kx < g->kw; kx++) {
-                        const long iw = ow * g->sw - g->pl + kx * g->dw;
-                        int v;
-                        if (iw < 0 || iw >= g->w) continue;
-                        v = lnc_qload(j->x + ((n * g->h + ih) * g->w + iw) * g->ldx + c, j->sgn);
-                        if (v > m) m = v;
+            {
+                /* Fewer than 16 channels (or the portable build): compare order-preserving
+                 * bytes. */
+                long c;
+                for (c = 0; c < C; c++) {
+                    uint8_t m = 0;
+                    for (ky = ky0; ky < ky1; ky++) {
+                        const long xr = xo + ky * g->dh * rs + c;
+                        for (kx = kx0; kx < kx1; kx++) {
+                            const uint8_t v = (uint8_t)(j->x[xr + kx * g->dw * ps] ^ flip);
+                            m = v > m ? v : m;
+                        }
                     }
+                    yp[c] = (uint8_t)(m ^ flip);
                 }
-                yp[c] = (uint8_t)m;
             }
         }
     }
 }
+#undef LNC_QMP_CHUNKS
 
 void lnc_qmaxpool(const lnc_conv *g, int sgn, const uint8_t *x, uint8_t *y) {
     lnc_qmp_job j;

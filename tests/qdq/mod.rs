@@ -3,8 +3,10 @@
 //! pointwise, depthwise 3x3/1 and 3x3/2, group conv, a 1x1 "Gemm" through Reshapes) ->
 //! DequantizeLinear -> float Add (fused into one integer step, also on transposed
 //! operands) / GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
-//! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), with seeded
-//! random weights, per-channel and per-tensor scales and nonzero zero points.
+//! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), Concats of
+//! branches quantized differently (one requantized by a table), integer max pools (80, 24
+//! and 12 channels, one on a strided view), with seeded random weights, per-channel and
+//! per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
 
@@ -399,10 +401,45 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
             .unwrap();
     let a11 = a(10, a3.scale * 0.5);
     let q11 = b.q(hswish, a11);
-    let out4 = b.dq(q11, a11);
+    // ONNX Runtime's Concat of branches quantized differently, as the `quant` rules leave
+    // it: the branch with the output's parameters as is (the table above writes its slice
+    // in place), the other requantized by a table (Q(DQ(c2)) from a2 to a11), then a 3x3/2
+    // max pool of the 80 bytes per pixel (32-byte chunks, the last one overlapping).
+    let d2 = b.dq(c2, a2);
+    let rq2 = b.q(d2, a11);
+    let cat2 =
+        b.g.add("cat2", Op::Concat { axis: 1 }, &[q11, rq2])
+            .unwrap();
+    let pool = |k: usize, s: usize, ceil_mode: bool| {
+        Op::MaxPool(lnc_ir::Pool2d {
+            kernel: [k, k],
+            strides: [s, s],
+            pads: [1; 4],
+            dilations: [1, 1],
+            ceil_mode,
+        })
+    };
+    let mp2 = b.g.add("mp2", pool(3, 2, false), &[cat2]).unwrap();
+    let out4 = b.dq(mp2, a11);
+    // Max pools of 24 channels (16-byte chunks, overlapping) and of the 12-channel Split
+    // view (pixels 48 bytes apart; bytewise), the first requantized into the second's
+    // parameters for their Concat.
+    let mp6 = b.g.add("mp6", pool(3, 2, true), &[c6]).unwrap();
+    let split1 = Value {
+        node: split,
+        port: 1,
+    };
+    let mp12 = b.g.add("mp12", pool(3, 2, true), &[split1]).unwrap();
+    let d6p = b.dq(mp6, a6);
+    let rq6 = b.q(d6p, a7);
+    let cat3 =
+        b.g.add("cat3", Op::Concat { axis: 1 }, &[rq6, mp12])
+            .unwrap();
+    let out5 = b.dq(cat3, a7);
     g.add_output("logits", out);
     g.add_output("dw_map", out2);
     g.add_output("win_map", out3);
     g.add_output("hswish_map", out4);
+    g.add_output("pool_map", out5);
     g
 }

@@ -716,8 +716,8 @@ impl Lower<'_> {
                 let once = ins.iter().filter(|u| *u == v).count() == 1;
                 let p = &self.g.node(v.node).op;
                 // Float kernels, and the integer ones whose output is pixel-major through
-                // its strides (convolutions, QuantizeLinear and the fused residual add that
-                // replaces it).
+                // its strides (convolutions, QuantizeLinear and the fused residual add or
+                // table that replaces it, max pooling, channel maps).
                 let writes_strided = if dt == DType::F32 {
                     matches!(
                         p,
@@ -736,7 +736,13 @@ impl Lower<'_> {
                             | Op::BatchNorm { .. }
                     )
                 } else {
-                    matches!(p, Op::QLinearConv(_) | Op::QuantizeLinear { .. })
+                    matches!(
+                        p,
+                        Op::QLinearConv(_)
+                            | Op::QuantizeLinear { .. }
+                            | Op::MaxPool(_)
+                            | Op::ChannelMap { .. }
+                    )
                 };
                 if once
                     && writes_strided

@@ -16,7 +16,8 @@
 //!   requantizes the same way);
 //! - `quantize-moves-integer`: `Q(op(DQ(a), ..))` is `op(a, ..)` for data movement (reshape,
 //!   transpose, slice, expand, concat, channel shuffle / map) and max pooling when every DQ
-//!   has the Q's parameters (exact), so those run on bytes;
+//!   has the Q's parameters (exact), so those run on bytes; a Concat with some inputs
+//!   quantized otherwise keeps `Q(DQ(b))` on those (a requantization, exact);
 //! - `quantize-absorbs-relu`, `quantize-absorbs-clip`: `Q(Relu(v))` is `Q(v)` when the
 //!   output zero point is the type's minimum (saturation clamps at the same place), and
 //!   `Q(Clip(v, lo, hi))` is `Q(v)` when `Q(lo)` and `Q(hi)` saturate. These are exact.
@@ -471,6 +472,13 @@ fn is_movement(op: &Op) -> bool {
 /// `quantize-moves-integer`: `Q(move(DQ(a), DQ(b), ..))` is `move(a, b, ..)` when every DQ
 /// has the Q's scale and zero point (exact: `Q(DQ(v)) = v` for 8-bit `v`, and data movement
 /// and max commute with the monotone DQ). Data movement then runs on bytes.
+///
+/// A Concat whose inputs are per-tensor DQs with other parameters (ONNX Runtime's
+/// quantizer gives each branch its own scale) becomes `Concat(a, Q(DQ(b)), ..)` once at
+/// least one input has the Q's parameters: a QuantizeLinear distributes over a Concat
+/// (exact: it is elementwise), the matching inputs drop their Q/DQ pair, and the others
+/// keep a requantization `Q(DQ(b))`, an elementwise function of one byte (the CPU backend
+/// tabulates it and writes the Concat's slice in place).
 pub struct MoveInteger;
 
 impl Make for MoveInteger {
@@ -490,15 +498,32 @@ impl Make for MoveInteger {
                 if !is_movement(&op) || ins.is_empty() {
                     continue;
                 }
-                let ints: Option<Vec<Id>> = ins
+                // Per input: the byte tensor, and whether its DQ has the Q's parameters.
+                let ints: Option<Vec<(Id, Id, bool)>> = ins
                     .iter()
                     .map(|&i| {
                         let (axis, x, ds, dz) = dq_in(eg, i)?;
                         let p = qparams(eg, ds, dz, axis, None)?;
-                        (ty(eg, x)?.dtype == dt && p.sv == q.sv && p.zv == q.zv).then_some(x)
+                        let same = ty(eg, x)?.dtype == dt && p.sv == q.sv && p.zv == q.zv;
+                        Some((i, x, same))
                     })
                     .collect();
-                if let Some(inputs) = ints {
+                let Some(ints) = ints else { continue };
+                let requant = matches!(op, Op::Concat { .. }) && ints.iter().any(|t| t.2);
+                if !requant && !ints.iter().all(|t| t.2) {
+                    continue;
+                }
+                let inputs: Option<Vec<Id>> = ints
+                    .into_iter()
+                    .map(|(i, x, same)| {
+                        if same {
+                            Some(x)
+                        } else {
+                            add_op(eg, Op::QuantizeLinear { axis: None }, &[i, sc, z])
+                        }
+                    })
+                    .collect();
+                if let Some(inputs) = inputs {
                     outs.push(Out::Node {
                         into: root,
                         made: Made {
