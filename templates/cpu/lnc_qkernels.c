@@ -1588,11 +1588,65 @@ void lnc_qmaxpool(const lnc_conv *g, int sgn, const uint8_t *x, uint8_t *y) {
 
 /* ----- channel maps (shuffles, splits, concats as one gather) -------------------------- */
 
-void lnc_qchannel_map(long npix, long c, const uint8_t *const *bases, const long *lds,
-                      const long *which, const long *ch, uint8_t *y, long ldy) {
-    long p, j;
-    for (p = 0; p < npix; p++) {
-        uint8_t *yp = y + p * ldy;
-        for (j = 0; j < c; j++) yp[j] = bases[which[j]][p * lds[which[j]] + ch[j]];
+typedef struct {
+    long npix, c, ldy, nwin;
+    const uint8_t *const *bases;
+    const long *lds, *which, *ch, *win;
+    const uint8_t *mask;
+    uint8_t *y;
+    int parts;
+} lnc_qcmap_job;
+
+static void lnc_qchannel_map_part(void *ctx, int part, int tid) {
+    const lnc_qcmap_job *j = (const lnc_qcmap_job *)ctx;
+    long p, p0, p1, k;
+    (void)tid;
+    lnc_qchunk(j->npix, j->parts, part, 1, &p0, &p1);
+#if defined(LNC_QAVX2) || defined(LNC_QNEON)
+    if (j->nwin > 0) {
+        for (p = p0; p < p1; p++) {
+            uint8_t *yp = j->y + p * j->ldy;
+            k = 0;
+            while (k < j->nwin) {
+                const long out = j->win[3 * k];
+#if defined(LNC_QAVX2)
+                __m128i acc = _mm_setzero_si128();
+                for (; k < j->nwin && j->win[3 * k] == out; k++) {
+                    const long s = j->win[3 * k + 1];
+                    const __m128i v = _mm_loadu_si128(
+                        (const __m128i *)(const void *)(j->bases[s] + p * j->lds[s] + j->win[3 * k + 2]));
+                    acc = _mm_or_si128(acc, _mm_shuffle_epi8(v, _mm_loadu_si128(
+                                                                  (const __m128i *)(const void *)(j->mask + 16 * k))));
+                }
+                _mm_storeu_si128((__m128i *)(void *)(yp + out), acc);
+#else
+                uint8x16_t acc = vdupq_n_u8(0);
+                for (; k < j->nwin && j->win[3 * k] == out; k++) {
+                    const long s = j->win[3 * k + 1];
+                    const uint8x16_t v = vld1q_u8(j->bases[s] + p * j->lds[s] + j->win[3 * k + 2]);
+                    acc = vorrq_u8(acc, vqtbl1q_u8(v, vld1q_u8(j->mask + 16 * k)));
+                }
+                vst1q_u8(yp + out, acc);
+#endif
+            }
+        }
+        return;
     }
+#endif
+    for (p = p0; p < p1; p++) {
+        uint8_t *yp = j->y + p * j->ldy;
+        for (k = 0; k < j->c; k++) yp[k] = j->bases[j->which[k]][p * j->lds[j->which[k]] + j->ch[k]];
+    }
+}
+
+void lnc_qchannel_map(long npix, long c, const uint8_t *const *bases, const long *lds,
+                      const long *which, const long *ch, uint8_t *y, long ldy, long nwin,
+                      const long *win, const uint8_t *mask) {
+    lnc_qcmap_job j;
+    const int t = lnc_pool_threads();
+    j.npix = npix; j.c = c; j.ldy = ldy; j.nwin = nwin; j.bases = bases; j.lds = lds;
+    j.which = which; j.ch = ch; j.win = win; j.mask = mask; j.y = y;
+    j.parts = t > 1 && npix * c >= 65536 ? t : 1;
+    if (c <= 0) return;
+    lnc_parallel_for(j.parts, lnc_qchannel_map_part, &j);
 }

@@ -81,9 +81,14 @@ void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const 
  * (taps outside the input are skipped; exact: integers compare exactly). */
 void lnc_qmaxpool(const lnc_conv *g, int sgn, const uint8_t *x, uint8_t *y);
 
-/* lnc_channel_map on bytes: output channel j of pixel p is channel ch[j] of source which[j]. */
+/* lnc_channel_map on bytes: output channel j of pixel p is channel ch[j] of source which[j].
+ * With SSSE3 / NEON and nwin > 0, a byte-shuffle program does it 16 bytes at a time: window
+ * k loads the 16 bytes at channel win[3k + 2] of source win[3k + 1], shuffles them by
+ * mask[16k ..] (0x80: zero) and ORs them into output bytes [win[3k], win[3k] + 16); the
+ * windows of one block are consecutive (the emitter's quant::shuffle_program). */
 void lnc_qchannel_map(long npix, long c, const uint8_t *const *bases, const long *lds,
-                      const long *which, const long *ch, uint8_t *y, long ldy);
+                      const long *which, const long *ch, uint8_t *y, long ldy, long nwin,
+                      const long *win, const uint8_t *mask);
 
 /* n-d strided loops (see lnc_copy_nd). */
 void lnc_quantize_nd(float scale, int zp, int y_signed, int rank, const long *shape,

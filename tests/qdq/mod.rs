@@ -5,8 +5,8 @@
 //! operands) / GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
 //! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), Concats of
 //! branches quantized differently (one requantized by a table), integer max pools (80, 24
-//! and 12 channels, one on a strided view), with seeded random weights, per-channel and
-//! per-tensor scales and nonzero zero points.
+//! and 12 channels, one on a strided view), a two-source channel map (byte shuffles), with
+//! seeded random weights, per-channel and per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
 
@@ -436,10 +436,30 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
         b.g.add("cat3", Op::Concat { axis: 1 }, &[rq6, mp12])
             .unwrap();
     let out5 = b.dq(cat3, a7);
+    // A channel map of two sources living in `cat`'s buffer (pixels 48 bytes apart), as
+    // shuffles and splits compose: 40 channels, q7's 4..24 interleaved with q7b's in
+    // reverse (a byte-shuffle program of 16-byte blocks, the last one overlapping).
+    let map = (0..20)
+        .flat_map(|i| {
+            [
+                lnc_ir::ChannelRef {
+                    input: 0,
+                    channel: 4 + i,
+                },
+                lnc_ir::ChannelRef {
+                    input: 1,
+                    channel: 23 - i,
+                },
+            ]
+        })
+        .collect();
+    let cmap = b.g.add("cmap", Op::ChannelMap { map }, &[q7, q7b]).unwrap();
+    let out6 = b.dq(cmap, a7);
     g.add_output("logits", out);
     g.add_output("dw_map", out2);
     g.add_output("win_map", out3);
     g.add_output("hswish_map", out4);
     g.add_output("pool_map", out5);
+    g.add_output("shuffle_map", out6);
     g
 }

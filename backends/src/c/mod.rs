@@ -712,13 +712,29 @@ impl Emitter<'_> {
                     let ys = self.plan.values[*y].shape.clone();
                     let ldy = self.ld(*y, i)?;
                     let yp = self.ptr(*y);
-                    let (ty, f) = if self.plan.values[*y].elem == lnc_ir::cpu::Elem::F32 {
-                        ("float", "lnc_channel_map")
+                    let (ty, f, prog) = if self.plan.values[*y].elem == lnc_ir::cpu::Elem::F32 {
+                        ("float", "lnc_channel_map", String::new())
                     } else {
-                        ("uint8_t", "lnc_qchannel_map")
+                        // Bytes: a pshufb / tbl program (lnc_qkernels.h), when there is one.
+                        let chans: Vec<usize> =
+                            uniq.iter().map(|u| self.plan.values[*u].shape[1]).collect();
+                        let p = quant::shuffle_program(&which, &ch, &chans).unwrap_or_default();
+                        let win: Vec<usize> =
+                            p.iter().flat_map(|w| [w.out, w.src, w.start]).collect();
+                        let mask: Vec<u8> = p.iter().flat_map(|w| w.mask).collect();
+                        decls.push(format!("static const long {id}_pw[] = {};", longs(&win)));
+                        decls.push(format!(
+                            "static const uint8_t {id}_pm[] = {};",
+                            longs(&mask)
+                        ));
+                        (
+                            "uint8_t",
+                            "lnc_qchannel_map",
+                            format!(", {}, {id}_pw, {id}_pm", p.len()),
+                        )
                     };
                     body.push(format!(
-                        "{{ const {ty} *const b[] = {{{}}}; {f}({}, {}, b, {id}_ld, {id}_w, {id}_c, {yp}, {ldy}); }}",
+                        "{{ const {ty} *const b[] = {{{}}}; {f}({}, {}, b, {id}_ld, {id}_w, {id}_c, {yp}, {ldy}{prog}); }}",
                         ptrs.join(", "),
                         ys[0] * ys[2] * ys[3],
                         ys[1]

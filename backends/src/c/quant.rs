@@ -511,6 +511,76 @@ fn dot_words(grp: &DotGroup) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
+/// One load of a byte channel map's program: output bytes `[out, out + 16)` of a pixel take
+/// `mask[t]`-th byte of the 16 at channel `start` of source `src` (`mask[t] = 0x80`: none;
+/// the windows of one block are ORed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ShuffleWindow {
+    pub out: usize,
+    pub src: usize,
+    pub start: usize,
+    pub mask: [u8; 16],
+}
+
+/// The byte-shuffle program of a channel map (`which[j]`, `ch[j]`: output channel `j` is
+/// channel `ch[j]` of source `which[j]`), for `pshufb` / `tbl`: 16-byte output blocks (the
+/// last one overlapping the one before when `c` is not a multiple of 16), each the OR of
+/// shuffled 16-byte windows of its sources, a window starting at the lowest channel the
+/// block still needs of that source (moved down to stay inside the source's `chans[src]`
+/// channels: a window never reads past a pixel's own bytes). `None` when the map has
+/// fewer than 16 channels or reads a source of fewer than 16.
+pub(super) fn shuffle_program(
+    which: &[usize],
+    ch: &[usize],
+    chans: &[usize],
+) -> Option<Vec<ShuffleWindow>> {
+    let c = which.len();
+    if c < 16 || ch.len() != c {
+        return None;
+    }
+    let nsrc = which.iter().max()? + 1;
+    let top = chans.get(..nsrc)?;
+    if which.iter().zip(ch).any(|(&w, &k)| k >= top[w]) {
+        return None;
+    }
+    let mut blocks: Vec<usize> = (0..c / 16).map(|b| 16 * b).collect();
+    if !c.is_multiple_of(16) {
+        blocks.push(c - 16);
+    }
+    let mut prog = Vec::new();
+    for out in blocks {
+        for (src, &n) in top.iter().enumerate() {
+            let mut need: Vec<(usize, usize)> = (out..out + 16)
+                .filter(|&j| which[j] == src)
+                .map(|j| (ch[j], j - out))
+                .collect();
+            need.sort_unstable();
+            while let Some(&(lo, _)) = need.first() {
+                if n < 16 {
+                    return None;
+                }
+                let start = lo.min(n - 16);
+                let mut mask = [0x80u8; 16];
+                need.retain(|&(k, t)| {
+                    if k < start + 16 {
+                        mask[t] = (k - start) as u8;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                prog.push(ShuffleWindow {
+                    out,
+                    src,
+                    start,
+                    mask,
+                });
+            }
+        }
+    }
+    Some(prog)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,5 +643,86 @@ mod tests {
         let safe = vec![[[100, -100, 64, 64]; QNR]];
         assert!(split_dot_panel(&safe).1.is_empty());
         assert!(!dot_pair_exact(100, 29) && dot_pair_exact(100, 28));
+    }
+
+    /// Run a shuffle program on one pixel, as the C kernel does.
+    fn run_program(prog: &[ShuffleWindow], srcs: &[Vec<u8>], c: usize) -> Vec<u8> {
+        let mut y = vec![0u8; c];
+        let mut k = 0;
+        while k < prog.len() {
+            let out = prog[k].out;
+            let mut acc = [0u8; 16];
+            while k < prog.len() && prog[k].out == out {
+                let w = &prog[k];
+                let win = &srcs[w.src][w.start..w.start + 16];
+                for (a, &m) in acc.iter_mut().zip(&w.mask) {
+                    if m & 0x80 == 0 {
+                        *a |= win[m as usize];
+                    }
+                }
+                k += 1;
+            }
+            y[out..out + 16].copy_from_slice(&acc);
+        }
+        y
+    }
+
+    /// Shuffle programs reproduce the map (ShuffleNet's interleaves, their compositions,
+    /// random maps), never read past a source's used channels, and refuse small maps.
+    #[test]
+    fn shuffle_program_reproduces_the_map() {
+        let mut seed = 7u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut maps: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+        // split:1 of shuffle(concat(a, b)), 58 + 58 channels: a[29..], b[29..] interleaved.
+        let (w, k): (Vec<usize>, Vec<usize>) = (29..58).flat_map(|i| [(0, i), (1, i)]).unzip();
+        maps.push((w, k));
+        for c in [16, 17, 24, 58, 116, 232] {
+            let nsrc = 1 + rnd(3);
+            let cs: Vec<usize> = (0..nsrc).map(|_| 16 + rnd(200)).collect();
+            let (w, k): (Vec<usize>, Vec<usize>) = (0..c)
+                .map(|_| {
+                    let s = rnd(nsrc);
+                    (s, rnd(cs[s]))
+                })
+                .unzip();
+            maps.push((w, k));
+        }
+        for (which, ch) in &maps {
+            let c = which.len();
+            let nsrc = which.iter().max().unwrap() + 1;
+            // Each source holds exactly the channels up to its highest used one.
+            let srcs: Vec<Vec<u8>> = (0..nsrc)
+                .map(|s| {
+                    let top = (0..c).filter(|&j| which[j] == s).map(|j| ch[j] + 1).max();
+                    (0..top.unwrap_or(0))
+                        .map(|i| (i * 7 + s * 101) as u8)
+                        .collect()
+                })
+                .collect();
+            let chans: Vec<usize> = srcs.iter().map(Vec::len).collect();
+            let Some(prog) = shuffle_program(which, ch, &chans) else {
+                assert!(chans.iter().any(|&n| n > 0 && n < 16), "{c}");
+                continue;
+            };
+            let want: Vec<u8> = (0..c).map(|j| srcs[which[j]][ch[j]]).collect();
+            assert_eq!(run_program(&prog, &srcs, c), want, "{c} channels");
+        }
+        // The ShuffleNet interleave: 4 blocks (the last overlapping), two windows each.
+        let prog = shuffle_program(&maps[0].0, &maps[0].1, &[58, 58]).unwrap();
+        assert_eq!(prog.len(), 8);
+        // A source read only below channel 16 but holding more: loaded 16 at once.
+        let prog = shuffle_program(&[0; 16], &[3; 16], &[16]).unwrap();
+        assert_eq!((prog.len(), prog[0].start, prog[0].mask), (1, 0, [3; 16]));
+        assert!(shuffle_program(&[0; 15], &[0; 15], &[16]).is_none());
+        // A source of fewer than 16 channels cannot be loaded 16 at once; a channel outside
+        // its source is refused.
+        assert!(shuffle_program(&[0; 16], &[3; 16], &[15]).is_none());
+        assert!(shuffle_program(&[0; 16], &[16; 16], &[16]).is_none());
     }
 }
