@@ -26,9 +26,11 @@ Needs numpy and onnxruntime in the running Python (e.g. /work/venv/bin/python).
 """
 
 import argparse
+import atexit
 import ctypes
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,6 +83,7 @@ def main():
     ap.add_argument("--qdq", action="store_true", help="quantize the models (ORT QDQ) first")
     ap.add_argument("--per-channel", action="store_true", help="with --qdq: per-channel weight scales (ORT's default is per tensor)")
     ap.add_argument("--reduce-range", action="store_true", help="with --qdq: 7-bit weights (ORT's advice for AVX2, where its u8s8 kernel saturates otherwise)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (models, builds) instead of deleting it")
     a = ap.parse_args()
 
     import numpy as np
@@ -90,6 +93,10 @@ def main():
     if not os.path.exists(lnc):
         sh(["cargo", "build", "--release", "-p", "lnc", "--quiet"], cwd=ROOT)
     work = tempfile.mkdtemp(prefix="lnc-vs-ort-")
+    if a.keep:
+        print(f"work directory: {work}", file=sys.stderr)
+    else:
+        atexit.register(shutil.rmtree, work, True)
     rows = []
     for model in a.models.split(","):
         onnx = os.path.join(work, f"{model}.onnx")

@@ -22,9 +22,11 @@ Needs numpy, onnx and onnxruntime in the running Python (e.g. /work/venv/bin/pyt
 """
 
 import argparse
+import atexit
 import collections
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -98,6 +100,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=60, help="runs per side and round")
     ap.add_argument("--lnc", default=os.path.join(ROOT, "target/release/lnc"))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (models, builds) instead of deleting it")
     a = ap.parse_args()
 
     import numpy as np
@@ -107,6 +110,10 @@ def main():
     if not os.path.exists(a.lnc):
         sh(["cargo", "build", "--release", "-p", "lnc", "--quiet"], cwd=ROOT)
     work = tempfile.mkdtemp(prefix="lnc-layers-")
+    if a.keep:
+        print(f"work directory: {work}", file=sys.stderr)
+    else:
+        atexit.register(shutil.rmtree, work, True)
     path = a.onnx
     if path is None:
         path = os.path.join(work, f"{a.model}.onnx")

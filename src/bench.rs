@@ -102,9 +102,21 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let g = driver::load_model(&a.model)?;
     let (plan, files) = driver::build_cpu(g, &o)?;
-    let dir: PathBuf = match &a.output {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("lnc-bench-{}", std::process::id())),
+    /// A temporary build directory, removed however `bench` returns.
+    struct TempDir(Option<PathBuf>);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            if let Some(d) = &self.0 {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+    let (dir, _cleanup) = match &a.output {
+        Some(d) => (d.clone(), TempDir(None)),
+        None => {
+            let d = std::env::temp_dir().join(format!("lnc-bench-{}", std::process::id()));
+            (d.clone(), TempDir(Some(d)))
+        }
     };
     write_files(&dir, &files)?;
     make(&dir, o.isa)?;
@@ -119,9 +131,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         .arg("--threads")
         .arg(o.threads.to_string());
     let out = cmd.output().context("cannot run lnc_runner")?;
-    if a.output.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     if !out.status.success() {
         bail!(
             "lnc_runner failed: {}",

@@ -44,9 +44,10 @@ pub fn lnc(args: &[&str]) -> Run {
     lnc_in(&root(), args)
 }
 
-/// A fresh, empty scratch directory unique to this process and `name`.
+/// A fresh, empty scratch directory for `name` under Cargo's per-target temporary
+/// directory: reused (emptied) by the next run, so runs do not accumulate in `/tmp`.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lnc-cli-tests-{}-{name}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
