@@ -336,7 +336,7 @@ fn generated_c_snapshot_int8() {
     assert_eq!(h.get("binary"), None, "{h:?}");
     // The quantized HardSwish (DQ, HardSigmoid, Q, DQ, Mul, Q) is one table lookup, and
     // so is each requantization of a Concat input (Q(DQ(x)) with other parameters).
-    assert_eq!(h.get("qlut"), Some(&3), "{h:?}");
+    assert_eq!(h.get("qlut"), Some(&4), "{h:?}");
     // The integer Concats are views: their inputs (convolutions, tables, max pools) write
     // their slices in place; no step copies bytes.
     let byte_copies = plan.steps.iter().filter(|s| {

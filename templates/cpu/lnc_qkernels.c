@@ -1345,9 +1345,56 @@ void lnc_dequantize_nd(float scale, int zp, int x_signed, int rank, const long *
     });
 }
 
+/* y[i] = table[x[i]] over a contiguous row. AVX2: the 16 sixteen-entry slices of the table
+ * looked up by the low nibble (pshufb), then selected by bits 4, 5, 6 and 7 of x in a
+ * tree of byte blends (vpblendvb reads each byte's top bit: x shifted left by 3, 2, 1, 0).
+ * NEON: four 64-entry tbl / tbx lookups. */
+static void lnc_lut_row(const uint8_t *table, const uint8_t *x, uint8_t *y, long n) {
+    long i = 0;
+#if defined(LNC_QAVX2)
+    if (n >= 32) {
+        __m256i t[16];
+        const __m256i low = _mm256_set1_epi8(0x0f);
+        int k;
+        for (k = 0; k < 16; k++)
+            t[k] = _mm256_broadcastsi128_si256(
+                _mm_loadu_si128((const __m128i *)(const void *)(table + 16 * k)));
+        for (; i + 32 <= n; i += 32) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
+            const __m256i lo = _mm256_and_si256(v, low);
+            const __m256i b4 = _mm256_slli_epi16(v, 3), b5 = _mm256_slli_epi16(v, 2),
+                          b6 = _mm256_slli_epi16(v, 1);
+            __m256i a[8];
+            for (k = 0; k < 8; k++)
+                a[k] = _mm256_blendv_epi8(_mm256_shuffle_epi8(t[2 * k], lo),
+                                          _mm256_shuffle_epi8(t[2 * k + 1], lo), b4);
+            for (k = 0; k < 4; k++) a[k] = _mm256_blendv_epi8(a[2 * k], a[2 * k + 1], b5);
+            for (k = 0; k < 2; k++) a[k] = _mm256_blendv_epi8(a[2 * k], a[2 * k + 1], b6);
+            _mm256_storeu_si256((__m256i *)(void *)(y + i), _mm256_blendv_epi8(a[0], a[1], v));
+        }
+    }
+#elif defined(LNC_QNEON)
+    if (n >= 16) {
+        const uint8x16x4_t t0 = vld1q_u8_x4(table), t1 = vld1q_u8_x4(table + 64);
+        const uint8x16x4_t t2 = vld1q_u8_x4(table + 128), t3 = vld1q_u8_x4(table + 192);
+        const uint8x16_t k64 = vdupq_n_u8(64);
+        for (; i + 16 <= n; i += 16) {
+            const uint8x16_t v = vld1q_u8(x + i);
+            const uint8x16_t v1 = vsubq_u8(v, k64), v2 = vsubq_u8(v1, k64);
+            uint8x16_t r = vqtbl4q_u8(t0, v);
+            r = vqtbx4q_u8(r, t1, v1);
+            r = vqtbx4q_u8(r, t2, v2);
+            r = vqtbx4q_u8(r, t3, vsubq_u8(v2, k64));
+            vst1q_u8(y + i, r);
+        }
+    }
+#endif
+    for (; i < n; i++) y[i] = table[x[i]];
+}
+
 /* y = x, or y = table[byte of x] when `table` is not NULL, over the n-d nest. */
-static void lnc_bytes_nd(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
-                         const long *xs, uint8_t *y, const long *ys) {
+static void lnc_bytes_run(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
+                          const long *xs, uint8_t *y, const long *ys) {
     const long *st[2];
     const long n = shape[rank - 1], sx = xs[rank - 1], sy = ys[rank - 1];
     st[0] = xs; st[1] = ys;
@@ -1360,10 +1407,48 @@ static void lnc_bytes_nd(const uint8_t *table, int rank, const long *shape, cons
         else if (!table)
             for (i = 0; i < n; i++) yp[i * sy] = xp[i * sx];
         else if (sx == 1 && sy == 1)
-            for (i = 0; i < n; i++) yp[i] = table[xp[i]];
+            lnc_lut_row(table, xp, yp, n);
         else
             for (i = 0; i < n; i++) yp[i * sy] = table[xp[i * sx]];
     });
+}
+
+typedef struct {
+    const uint8_t *table, *x;
+    const long *shape, *xs, *ys;
+    uint8_t *y;
+    int rank, parts;
+} lnc_bytes_job;
+
+/* Part `part` of the outermost dimension. */
+static void lnc_bytes_part(void *ctx, int part, int tid) {
+    const lnc_bytes_job *j = (const lnc_bytes_job *)ctx;
+    long sh[6] = {0, 0, 0, 0, 0, 0}, lo, hi;
+    int d;
+    (void)tid;
+    for (d = 0; d < j->rank; d++) sh[d] = j->shape[d];
+    lnc_qchunk(sh[0], j->parts, part, j->rank == 1 ? 64 : 1, &lo, &hi);
+    if (hi <= lo) return;
+    sh[0] = hi - lo;
+    lnc_bytes_run(j->table, j->rank, sh, j->x + lo * j->xs[0], j->xs, j->y + lo * j->ys[0],
+                  j->ys);
+}
+
+static void lnc_bytes_nd(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
+                         const long *xs, uint8_t *y, const long *ys) {
+    lnc_bytes_job j;
+    const int t = lnc_pool_threads();
+    long total = 1;
+    int d;
+    for (d = 0; d < rank; d++) total *= shape[d];
+    if (rank < 1 || rank > 6 || total == 0) return;
+    j.table = table; j.x = x; j.shape = shape; j.xs = xs; j.ys = ys; j.y = y; j.rank = rank;
+    /* Large maps: the outermost dimension across the pool. */
+    j.parts = t > 1 && total >= 65536 && shape[0] >= 2 * t ? 2 * t : 1;
+    if (j.parts == 1)
+        lnc_bytes_run(table, rank, shape, x, xs, y, ys);
+    else
+        lnc_parallel_for(j.parts, lnc_bytes_part, &j);
 }
 
 void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *xs, uint8_t *y,

@@ -5,8 +5,9 @@
 //! operands) / GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
 //! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), Concats of
 //! branches quantized differently (one requantized by a table), integer max pools (80, 24
-//! and 12 channels, one on a strided view), a two-source channel map (byte shuffles), with
-//! seeded random weights, per-channel and per-tensor scales and nonzero zero points.
+//! and 12 channels, one on a strided view), a two-source channel map (byte shuffles), a
+//! table over the quantized input (every byte value), with seeded random weights,
+//! per-channel and per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
 
@@ -455,11 +456,28 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
         .collect();
     let cmap = b.g.add("cmap", Op::ChannelMap { map }, &[q7, q7b]).unwrap();
     let out6 = b.dq(cmap, a7);
+    // A table over the quantized input image (bytes 0..240: every nibble, so a wrong slice
+    // or blend of the vector lookup shows).
+    let dq0 = b.dq(q0, a0);
+    let hs0 =
+        b.g.add(
+            "hs0",
+            Op::HardSigmoid {
+                alpha: 0.4,
+                beta: 0.5,
+            },
+            &[dq0],
+        )
+        .unwrap();
+    let a12 = a(0, 1.0 / 250.0);
+    let q12 = b.q(hs0, a12);
+    let out7 = b.dq(q12, a12);
     g.add_output("logits", out);
     g.add_output("dw_map", out2);
     g.add_output("win_map", out3);
     g.add_output("hswish_map", out4);
     g.add_output("pool_map", out5);
     g.add_output("shuffle_map", out6);
+    g.add_output("lut_map", out7);
     g
 }

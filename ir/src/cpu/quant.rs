@@ -404,7 +404,12 @@ pub(super) fn plan_luts(
             if let Op::DequantizeLinear { .. } = p.op {
                 let x = ins[0];
                 let src = &g.node(x.node).op;
-                if !matches!(src, Op::QuantizeLinear { .. }) {
+                // An inner Q/DQ pair is walked through when the Q is read by this DQ alone;
+                // a Q read elsewhere too (the input image's) is a byte tensor anyway, and
+                // the chain's source.
+                let inner = matches!(src, Op::QuantizeLinear { .. })
+                    && g.users(x).iter().filter(|(u, _)| live.contains(u)).count() == 1;
+                if !inner {
                     // The chain's source: one u8/i8 tensor of the output's shape.
                     let t = g.value_type(x);
                     if !int(t.dtype) || &t.shape != shape || leaf.is_some_and(|l| l != x) {
