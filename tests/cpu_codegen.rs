@@ -334,6 +334,8 @@ fn generated_c_snapshot_int8() {
     // the plain one and the one with a transposed operand.
     assert_eq!(h.get("qadd"), Some(&2), "{h:?}");
     assert_eq!(h.get("binary"), None, "{h:?}");
+    // So is the squeeze-and-excitation product with its broadcast [1, C, 1, 1] operand.
+    assert_eq!(h.get("qmul"), Some(&1), "{h:?}");
     // The quantized HardSwish (DQ, HardSigmoid, Q, DQ, Mul, Q) is one table lookup, and
     // so is each requantization of a Concat input (Q(DQ(x)) with other parameters).
     assert_eq!(h.get("qlut"), Some(&4), "{h:?}");

@@ -1477,7 +1477,7 @@ static inline uint8_t lnc_qadd1(const lnc_qadd_params *p, const uint8_t *a, cons
                                 float qlo, float qhi) {
     const float fa = (float)(lnc_qload(a, p->a_signed) - p->a_zp) * p->a_scale;
     const float fb = (float)(lnc_qload(b, p->b_signed) - p->b_zp) * p->b_scale;
-    return lnc_quant1((fa + fb) / p->y_scale, qlo, qhi, p->y_zp);
+    return lnc_quant1((p->mul ? fa * fb : fa + fb) / p->y_scale, qlo, qhi, p->y_zp);
 }
 
 /* y[i] = Q(DQ(a[i]) + DQ(b[i])) for i in [lo, hi), unit strides. */
@@ -1492,16 +1492,20 @@ static void lnc_qadd_run(const lnc_qadd_params *p, const uint8_t *a, const uint8
         const __m256 vlo = _mm256_set1_ps(qlo), vhi = _mm256_set1_ps(qhi);
         const __m256i za = _mm256_set1_epi32(p->a_zp), zb = _mm256_set1_epi32(p->b_zp);
         const __m256i zy = _mm256_set1_epi32(p->y_zp);
+        /* Locals: the byte stores may alias *p, which the loop would otherwise reload. */
+        const int as = p->a_signed, bs = p->b_signed, ys = p->y_signed, mul = p->mul;
         for (; i + 8 <= hi; i += 8) {
             const __m128i a8 = _mm_loadl_epi64((const __m128i *)(a + i));
             const __m128i b8 = _mm_loadl_epi64((const __m128i *)(b + i));
-            const __m256i ai = p->a_signed ? _mm256_cvtepi8_epi32(a8) : _mm256_cvtepu8_epi32(a8);
-            const __m256i bi = p->b_signed ? _mm256_cvtepi8_epi32(b8) : _mm256_cvtepu8_epi32(b8);
+            const __m256i ai = as ? _mm256_cvtepi8_epi32(a8) : _mm256_cvtepu8_epi32(a8);
+            const __m256i bi = bs ? _mm256_cvtepi8_epi32(b8) : _mm256_cvtepu8_epi32(b8);
             const __m256 fa = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ai, za)), sa);
             const __m256 fb = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(bi, zb)), sb);
             _mm_storel_epi64((__m128i *)(y + i),
-                             lnc_quant8(_mm256_div_ps(_mm256_add_ps(fa, fb), sy), vlo, vhi, zy,
-                                        p->y_signed));
+                             lnc_quant8(_mm256_div_ps(mul ? _mm256_mul_ps(fa, fb)
+                                                          : _mm256_add_ps(fa, fb),
+                                                      sy),
+                                        vlo, vhi, zy, ys));
         }
     }
 #endif

@@ -102,14 +102,16 @@ void lnc_qlut_nd(const uint8_t *table, int rank, const long *shape, const uint8_
 void lnc_copy_nd_u8(int rank, const long *shape, const uint8_t *x, const long *xs, uint8_t *y,
                     const long *ys);
 
-/* Residual add of two quantized tensors (a QDQ graph's DequantizeLinear x2, f32 Add,
- * QuantizeLinear), each element as those compute it:
+/* Residual add (mul: product) of two quantized tensors (a QDQ graph's DequantizeLinear x2,
+ * f32 Add / Mul, QuantizeLinear), each element as those compute it:
  *   y = saturate(round_half_even(((float)(a - a_zp) * a_scale + (float)(b - b_zp) * b_scale)
- *                                / y_scale) + y_zp), NaN -> y_zp. */
+ *                                / y_scale) + y_zp) ('*' for '+' with mul), NaN -> y_zp;
+ * an operand's strides may be 0 (broadcast). */
 typedef struct lnc_qadd_params {
     float a_scale, b_scale, y_scale;
     int a_zp, b_zp, y_zp;
     int a_signed, b_signed, y_signed;
+    int mul; /* the product instead of the sum */
 } lnc_qadd_params;
 void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const uint8_t *a,
                  const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys);

@@ -2,7 +2,8 @@
 //! and `cpu_codegen.rs`): QuantizeLinear -> QLinearConv chains (3x3/2 first layer,
 //! pointwise, depthwise 3x3/1 and 3x3/2, group conv, a 1x1 "Gemm" through Reshapes) ->
 //! DequantizeLinear -> float Add (fused into one integer step, also on transposed
-//! operands) / GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
+//! operands; and a squeeze-and-excitation product broadcasting a [1, C, 1, 1] operand) /
+//! GlobalAveragePool -> QuantizeLinear ..., a windowed conv reading a channel
 //! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), Concats of
 //! branches quantized differently (one requantized by a table), integer max pools (80, 24
 //! and 12 channels, one on a strided view), a two-source channel map (byte shuffles), a
@@ -313,6 +314,16 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
             ..a8
         },
     );
+    // Squeeze-and-excitation's product: the map times its (quantized) channel means, a
+    // [1, 20, 1, 1] operand broadcast over the pixels, requantized (one integer step; the
+    // map's DequantizeLinear stays for the pool).
+    let dqg = b.dq(qg, a8);
+    let se =
+        b.g.add("se", Op::Binary(lnc_ir::BinaryOp::Mul), &[d8, dqg])
+            .unwrap();
+    let a13 = a(20, a8.scale * 0.3);
+    let q13 = b.q(se, a13);
+    let out8 = b.dq(q13, a13);
     // "Gemm": Reshape [1, 20, 1, 1] -> [1, 20] -> [1, 20, 1, 1], 1x1 conv, Reshape [1, 10].
     let r1 =
         b.g.add("flat", Op::Reshape { shape: vec![1, 20] }, &[qg])
@@ -479,5 +490,6 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
     g.add_output("pool_map", out5);
     g.add_output("shuffle_map", out6);
     g.add_output("lut_map", out7);
+    g.add_output("se_map", out8);
     g
 }

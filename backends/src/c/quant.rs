@@ -152,6 +152,7 @@ impl Emitter<'_> {
                 ));
             }
             QKernel::Add {
+                mul,
                 a_q,
                 b_q,
                 y_q,
@@ -167,13 +168,14 @@ impl Emitter<'_> {
                 );
                 let n = self.nest_decl(decls, &id, nest);
                 decls.push(format!(
-                    "static const lnc_qadd_params {id}_q = {{{}, {}, {}, {}, {}, {}, {sa}, {sb}, {sy}}};",
+                    "static const lnc_qadd_params {id}_q = {{{}, {}, {}, {}, {}, {}, {sa}, {sb}, {sy}, {}}};",
                     super::flit(a_q.0),
                     super::flit(b_q.0),
                     super::flit(y_q.0),
                     a_q.1,
                     b_q.1,
-                    y_q.1
+                    y_q.1,
+                    *mul as u8
                 ));
                 let (ap, bp, yp) = (self.ptr(*a), self.ptr(*b), self.ptr(*y));
                 body.push(format!(

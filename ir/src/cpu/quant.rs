@@ -251,12 +251,15 @@ pub enum QKernel {
         x: ValId,
         y: ValId,
     },
-    /// A residual add of two quantized tensors, the `DequantizeLinear`s, the f32 `Add` and
-    /// the `QuantizeLinear` of a QDQ graph in one pass over bytes, each element computed
-    /// as those steps compute it (so bit-exact): `y = saturate(round_half_even(((float)(a
-    /// - a.zp) * a.scale + (float)(b - b.zp) * b.scale) / y.scale) + y.zp)`, NaN giving
-    /// `y.zp` (operands a, b, y; each u8 or i8).
+    /// A residual add (`mul`: a product, e.g. squeeze-and-excitation's per-channel scale)
+    /// of two quantized tensors, the `DequantizeLinear`s, the f32 `Add` / `Mul` and the
+    /// `QuantizeLinear` of a QDQ graph in one pass over bytes, each element computed as
+    /// those steps compute it (so bit-exact): `y = saturate(round_half_even(((float)(a -
+    /// a.zp) * a.scale + (float)(b - b.zp) * b.scale) / y.scale) + y.zp)` (`*` for `+`
+    /// with `mul`), NaN giving `y.zp` (operands a, b, y; each u8 or i8; an operand may be
+    /// broadcast: stride 0 in the nest).
     Add {
+        mul: bool,
         a_q: (f32, i32),
         b_q: (f32, i32),
         y_q: (f32, i32),
@@ -272,7 +275,8 @@ impl QKernel {
         match self {
             QKernel::Quantize { .. } => "quantize".into(),
             QKernel::Dequantize { .. } => "dequantize".into(),
-            QKernel::Add { .. } => "qadd".into(),
+            QKernel::Add { mul: false, .. } => "qadd".into(),
+            QKernel::Add { mul: true, .. } => "qmul".into(),
             QKernel::Lut { .. } => "qlut".into(),
             QKernel::Conv(c) => format!("qconv_{:?}", c.kind).to_lowercase(),
         }
@@ -508,9 +512,10 @@ fn scalar_const(g: &Graph, v: Value) -> Option<f64> {
 }
 
 impl Lower<'_> {
-    /// Fuse `QuantizeLinear(Add(DequantizeLinear(a), DequantizeLinear(b)))` (same shapes,
-    /// the sum read only by the quantization) into one [`QKernel::Add`] at the place of
-    /// the quantization; a dequantization whose only reader was the add goes away.
+    /// Fuse `QuantizeLinear(Add(DequantizeLinear(a), DequantizeLinear(b)))` and the same
+    /// with `Mul` (operands of the output's shape or broadcast to it, the sum / product read
+    /// only by the quantization) into one [`QKernel::Add`] at the place of the
+    /// quantization; a dequantization whose only reader was the add goes away.
     pub(super) fn fuse_qadd(&mut self) {
         let readers = self.read_counts();
         let private = self.private_values();
@@ -545,7 +550,7 @@ impl Lower<'_> {
             };
             let Some(&ai) = writer.get(sum) else { continue };
             let Kernel::Binary {
-                f: BinaryFn::Op(BinaryOp::Add),
+                f: BinaryFn::Op(op @ (BinaryOp::Add | BinaryOp::Mul)),
                 a,
                 b,
                 c: None,
@@ -556,17 +561,33 @@ impl Lower<'_> {
                 continue;
             };
             let shape = &self.plan.values[*y].shape;
-            let same = |v: ValId| &self.plan.values[v].shape == shape;
+            // Strides of a byte operand over the output's shape (0 on broadcast dims).
+            let strides_over = |v: ValId| -> Option<Vec<isize>> {
+                let val = &self.plan.values[v];
+                (val.shape.len() == shape.len()).then_some(())?;
+                val.shape
+                    .iter()
+                    .zip(shape)
+                    .zip(&val.strides)
+                    .map(|((&d, &o), &st)| match d {
+                        _ if d == o => Some(st),
+                        1 => Some(0),
+                        _ => None,
+                    })
+                    .collect()
+            };
             if add_y != sum
                 || readers.get(sum) != Some(&1)
                 || !private[*sum]
                 || drop[ai]
-                || !same(*a)
-                || !same(*b)
+                || self.plan.values[*sum].shape != *shape
             {
                 continue;
             }
             let (Some(da), Some(db)) = (dequantized(*a), dequantized(*b)) else {
+                continue;
+            };
+            let (Some(sa), Some(sb)) = (strides_over(da.3), strides_over(db.3)) else {
                 continue;
             };
             drop[ai] = true;
@@ -578,14 +599,14 @@ impl Lower<'_> {
                 }
             }
             let (xa, xb) = (da.3, db.3);
-            let st_of = |v: ValId| self.plan.values[v].strides.clone();
-            let nest = nest(shape, &[st_of(xa), st_of(xb), st_of(*y)]);
+            let nest = nest(shape, &[sa, sb, self.plan.values[*y].strides.clone()]);
             fused.insert(
                 qi,
                 Step {
                     node: st.node.clone(),
                     op: format!("{}+{}", steps[ai].op, st.op),
                     kernel: Kernel::Quant(QKernel::Add {
+                        mul: *op == BinaryOp::Mul,
                         a_q: (da.1, da.2),
                         b_q: (db.1, db.2),
                         y_q: (*scale, *zp),
