@@ -334,8 +334,13 @@ fn generated_c_snapshot_int8() {
     // the plain one and the one with a transposed operand.
     assert_eq!(h.get("qadd"), Some(&2), "{h:?}");
     assert_eq!(h.get("binary"), None, "{h:?}");
-    // So is the squeeze-and-excitation product with its broadcast [1, C, 1, 1] operand.
+    // So is the squeeze-and-excitation product with its broadcast [1, C, 1, 1] operand,
+    // and the pool of the map reads its bytes (the DequantizeLinear fused into it).
     assert_eq!(h.get("qmul"), Some(&1), "{h:?}");
+    assert!(plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.kernel, Kernel::GlobalPool { dq: Some(_), .. })));
     // The quantized HardSwish (DQ, HardSigmoid, Q, DQ, Mul, Q) is one table lookup, and
     // so is each requantization of a Concat input (Q(DQ(x)) with other parameters).
     assert_eq!(h.get("qlut"), Some(&4), "{h:?}");

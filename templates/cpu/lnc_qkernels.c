@@ -1549,6 +1549,26 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
     });
 }
 
+/* ----- global average pooling of dequantized bytes ----------------------------------- */
+
+void lnc_qglobal_avgpool(long n, long hw, long c, long ldx, int sgn, float scale, int zp,
+                         const uint8_t *x, float *y) {
+    long i, p, ch;
+    for (i = 0; i < n; i++) {
+        float *yr = y + i * c;
+        const uint8_t *xb = x + i * hw * ldx;
+        for (ch = 0; ch < c; ch++) yr[ch] = 0.0f;
+        for (p = 0; p < hw; p++) {
+            const uint8_t *xp = xb + p * ldx;
+            if (sgn)
+                for (ch = 0; ch < c; ch++) yr[ch] += (float)((int)(int8_t)xp[ch] - zp) * scale;
+            else
+                for (ch = 0; ch < c; ch++) yr[ch] += (float)((int)xp[ch] - zp) * scale;
+        }
+        for (ch = 0; ch < c; ch++) yr[ch] = yr[ch] / (float)hw;
+    }
+}
+
 /* ----- max pooling --------------------------------------------------------------------- */
 
 typedef struct {

@@ -77,6 +77,11 @@ void lnc_qconv_gemm_win(const lnc_conv *g, const long *xs, const uint8_t *x, con
 void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const lnc_qparams *q,
                   uint8_t *y);
 
+/* Global average pooling of a pixel-major u8 (sgn 0) / i8 (sgn 1) map, each byte
+ * dequantized ((float)(x - zp) * scale) and summed in lnc_global_pool's order. */
+void lnc_qglobal_avgpool(long n, long hw, long c, long ldx, int sgn, float scale, int zp,
+                         const uint8_t *x, float *y);
+
 /* Max pooling of u8 (sgn 0) or i8 (sgn 1) pixel-major maps, the geometry of lnc_maxpool
  * (taps outside the input are skipped; exact: integers compare exactly). */
 void lnc_qmaxpool(const lnc_conv *g, int sgn, const uint8_t *x, uint8_t *y);

@@ -604,17 +604,28 @@ impl Emitter<'_> {
                         )
                     });
                 }
-                Kernel::GlobalPool { max, x, y } => {
+                Kernel::GlobalPool { max, dq, x, y } => {
                     let s = self.plan.values[*x].shape.clone();
                     let ldx = self.ld(*x, i)?;
                     let (xp, yp) = (self.ptr(*x), self.ptr(*y));
-                    body.push(format!(
-                        "lnc_global_pool({}, {}, {}, {}, {ldx}, {xp}, {yp});",
-                        *max as u8,
-                        s[0],
-                        s[2] * s[3],
-                        s[1]
-                    ));
+                    body.push(match dq {
+                        None => format!(
+                            "lnc_global_pool({}, {}, {}, {}, {ldx}, {xp}, {yp});",
+                            *max as u8,
+                            s[0],
+                            s[2] * s[3],
+                            s[1]
+                        ),
+                        Some((scale, zp)) => format!(
+                            "lnc_qglobal_avgpool({}, {}, {}, {ldx}, {}, {}, {}, {xp}, {yp});",
+                            s[0],
+                            s[2] * s[3],
+                            s[1],
+                            (self.plan.values[*x].elem == lnc_ir::cpu::Elem::I8) as u8,
+                            flit(*scale),
+                            zp
+                        ),
+                    });
                 }
                 Kernel::Copy { nest, x, y } => {
                     let n = self.nest_decl(&mut decls, &id, nest);

@@ -225,8 +225,15 @@ pub enum Kernel {
         x: ValId,
         y: ValId,
     },
-    /// Global pooling of a pixel-major `x` into contiguous `y` (`[N, C]` elements).
-    GlobalPool { max: bool, x: ValId, y: ValId },
+    /// Global pooling of a pixel-major `x` into contiguous `y` (`[N, C]` elements); with
+    /// `dq = Some((scale, zp))` `x` holds bytes, each dequantized as `DequantizeLinear` does
+    /// before it is summed (a fused dequantization, same order of f32 operations).
+    GlobalPool {
+        max: bool,
+        dq: Option<(f32, i32)>,
+        x: ValId,
+        y: ValId,
+    },
     /// `y = x` over the nest (operands: x, y) relative to the values' offsets.
     Copy { nest: Nest, x: ValId, y: ValId },
     /// `y = f(x)` over the nest (operands: x, y).
@@ -517,6 +524,7 @@ pub fn lower(g: &Graph, threads: usize) -> Result<Plan> {
         l.copy(src, dst);
     }
     l.fuse_qadd();
+    l.fuse_dq_pool();
     l.fuse_pw_dw();
     l.assign_memory();
     Ok(l.plan)
@@ -1346,7 +1354,16 @@ impl Lower<'_> {
                 let x = self.pixel(x);
                 let y = self.output(id, 0, false)?;
                 let max = matches!(node.op, Op::GlobalMaxPool);
-                self.step(Kernel::GlobalPool { max, x, y }, vec![x], vec![y]);
+                self.step(
+                    Kernel::GlobalPool {
+                        max,
+                        dq: None,
+                        x,
+                        y,
+                    },
+                    vec![x],
+                    vec![y],
+                );
             }
             Op::Classifier {
                 alpha,
@@ -1364,6 +1381,7 @@ impl Lower<'_> {
                 self.step(
                     Kernel::GlobalPool {
                         max: false,
+                        dq: None,
                         x,
                         y: pooled,
                     },

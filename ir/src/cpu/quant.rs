@@ -629,6 +629,69 @@ impl Lower<'_> {
             .collect();
     }
 
+    /// Fuse a `DequantizeLinear` read only by a global average pool into the pool, which
+    /// then reads the bytes (`Kernel::GlobalPool { dq }`) when they have the dequantized
+    /// value's layout: one f32 pass less (squeeze-and-excitation's pooled map).
+    pub(super) fn fuse_dq_pool(&mut self) {
+        let readers = self.read_counts();
+        let private = self.private_values();
+        let mut writer: HashMap<ValId, usize> = HashMap::new();
+        for (i, s) in self.plan.steps.iter().enumerate() {
+            for &w in &s.writes {
+                writer.insert(w, i);
+            }
+        }
+        let mut drop = vec![false; self.plan.steps.len()];
+        for pi in 0..self.plan.steps.len() {
+            let Kernel::GlobalPool {
+                max: false,
+                dq: None,
+                x,
+                ..
+            } = self.plan.steps[pi].kernel
+            else {
+                continue;
+            };
+            let Some(&di) = writer.get(&x) else { continue };
+            let Kernel::Quant(QKernel::Dequantize {
+                scale,
+                zp,
+                x: xb,
+                y,
+                ..
+            }) = self.plan.steps[di].kernel
+            else {
+                continue;
+            };
+            let (vx, vb) = (&self.plan.values[x], &self.plan.values[xb]);
+            if y != x
+                || readers.get(&x) != Some(&1)
+                || !private[x]
+                || drop[di]
+                || vb.shape != vx.shape
+                || vb.strides != vx.strides
+            {
+                continue;
+            }
+            drop[di] = true;
+            let op = format!("{}+{}", self.plan.steps[di].op, self.plan.steps[pi].op);
+            let st = &mut self.plan.steps[pi];
+            if let Kernel::GlobalPool { dq, x, .. } = &mut st.kernel {
+                *dq = Some((scale, zp));
+                *x = xb;
+            }
+            st.reads = vec![xb];
+            st.op = op;
+        }
+        let steps = std::mem::take(&mut self.plan.steps);
+        self.plan.steps = steps
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop[*i])
+            .map(|(_, s)| s)
+            .collect();
+    }
+
     pub(super) fn storage_elem(&self, s: Storage) -> Elem {
         match s {
             Storage::Arena(b) => self.plan.buffers[b].elem,
