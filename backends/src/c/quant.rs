@@ -542,7 +542,11 @@ pub(super) fn shuffle_program(
     }
     let nsrc = which.iter().max()? + 1;
     let top = chans.get(..nsrc)?;
-    if which.iter().zip(ch).any(|(&w, &k)| k >= top[w]) {
+    if which
+        .iter()
+        .zip(ch)
+        .any(|(&w, &k)| k >= top[w] || top[w] < 16)
+    {
         return None;
     }
     let mut blocks: Vec<usize> = (0..c / 16).map(|b| 16 * b).collect();
@@ -558,9 +562,6 @@ pub(super) fn shuffle_program(
                 .collect();
             need.sort_unstable();
             while let Some(&(lo, _)) = need.first() {
-                if n < 16 {
-                    return None;
-                }
                 let start = lo.min(n - 16);
                 let mut mask = [0x80u8; 16];
                 need.retain(|&(k, t)| {
@@ -670,7 +671,7 @@ mod tests {
     }
 
     /// Shuffle programs reproduce the map (ShuffleNet's interleaves, their compositions,
-    /// random maps), never read past a source's used channels, and refuse small maps.
+    /// random maps), never read past a source's channels, and refuse small maps.
     #[test]
     fn shuffle_program_reproduces_the_map() {
         let mut seed = 7u64;

@@ -1769,6 +1769,17 @@ impl Lower<'_> {
         readers
     }
 
+    /// The step that writes each value (the last one, when several do).
+    fn step_writers(&self) -> HashMap<ValId, usize> {
+        let mut writer = HashMap::new();
+        for (i, s) in self.plan.steps.iter().enumerate() {
+            for &w in &s.writes {
+                writer.insert(w, i);
+            }
+        }
+        writer
+    }
+
     /// Per value: whether it is the only view of its arena buffer, so a fusion may drop
     /// its writer or give it other storage without another view noticing.
     fn private_values(&self) -> Vec<bool> {

@@ -519,12 +519,7 @@ impl Lower<'_> {
     pub(super) fn fuse_qadd(&mut self) {
         let readers = self.read_counts();
         let private = self.private_values();
-        let mut writer: HashMap<ValId, usize> = HashMap::new();
-        for (i, s) in self.plan.steps.iter().enumerate() {
-            for &w in &s.writes {
-                writer.insert(w, i);
-            }
-        }
+        let writer = self.step_writers();
         let steps = &self.plan.steps;
         let dequantized = |v: ValId| -> Option<(usize, f32, i32, ValId)> {
             let &i = writer.get(&v)?;
@@ -562,19 +557,9 @@ impl Lower<'_> {
             };
             let shape = &self.plan.values[*y].shape;
             // Strides of a byte operand over the output's shape (0 on broadcast dims).
-            let strides_over = |v: ValId| -> Option<Vec<isize>> {
+            let strides_over = |v: ValId| {
                 let val = &self.plan.values[v];
-                (val.shape.len() == shape.len()).then_some(())?;
-                val.shape
-                    .iter()
-                    .zip(shape)
-                    .zip(&val.strides)
-                    .map(|((&d, &o), &st)| match d {
-                        _ if d == o => Some(st),
-                        1 => Some(0),
-                        _ => None,
-                    })
-                    .collect()
+                broadcast(&val.shape, &val.strides, shape)
             };
             if add_y != sum
                 || readers.get(sum) != Some(&1)
@@ -635,12 +620,7 @@ impl Lower<'_> {
     pub(super) fn fuse_dq_pool(&mut self) {
         let readers = self.read_counts();
         let private = self.private_values();
-        let mut writer: HashMap<ValId, usize> = HashMap::new();
-        for (i, s) in self.plan.steps.iter().enumerate() {
-            for &w in &s.writes {
-                writer.insert(w, i);
-            }
-        }
+        let writer = self.step_writers();
         let mut drop = vec![false; self.plan.steps.len()];
         for pi in 0..self.plan.steps.len() {
             let Kernel::GlobalPool {
