@@ -7,7 +7,8 @@
 //! Split view (non-dense pixel stride), a quantized HardSwish (tabulated), Concats of
 //! branches quantized differently (one requantized by a table), integer max pools (80, 24
 //! and 12 channels, one on a strided view), a two-source channel map (byte shuffles), a
-//! table over the quantized input (every byte value), with seeded random weights,
+//! table over the quantized input (every byte value), an inverted residual block seen
+//! only by integer kernels (stored in a reordered channel order), with seeded random weights,
 //! per-channel and per-tensor scales and nonzero zero points.
 
 #![allow(dead_code)]
@@ -483,6 +484,56 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
     let a12 = a(0, 1.0 / 250.0);
     let q12 = b.q(hs0, a12);
     let out7 = b.dq(q12, a12);
+    // An inverted residual block that only the integer kernels see (pointwise 16 -> 24,
+    // depthwise 3x3, a table, residual add, pointwise 24 -> 8): the backend may store
+    // e, d, l and r with their channels reordered for the GEMM's int8 pairs, which every
+    // one of these steps must follow.
+    let (e, ae) = b.qconv(
+        c1,
+        a1,
+        conv(1, 1, 0, 1),
+        24,
+        wdt,
+        wzp,
+        true,
+        a(90, 1.0),
+        true,
+    );
+    let (d, ad) = b.qconv(
+        e,
+        ae,
+        conv(3, 1, 1, 24),
+        24,
+        wdt,
+        wzp,
+        true,
+        a(110, 1.0),
+        true,
+    );
+    let dd = b.dq(d, ad);
+    let sig =
+        b.g.add("sig", Op::Unary(lnc_ir::UnaryOp::Sigmoid), &[dd])
+            .unwrap();
+    let al = a(0, 1.0 / 250.0);
+    let l = b.q(sig, al);
+    let (dl, de) = (b.dq(l, al), b.dq(e, ae));
+    let radd =
+        b.g.add("radd", Op::Binary(lnc_ir::BinaryOp::Add), &[dl, de])
+            .unwrap();
+    let ar = a(100, al.scale + ae.scale);
+    let r = b.q(radd, ar);
+    let (pl, apl) = b.qconv(
+        r,
+        ar,
+        conv(1, 1, 0, 1),
+        8,
+        wdt,
+        wzp,
+        true,
+        a(128, 1.0),
+        true,
+    );
+    let out9 = b.dq(pl, apl);
     g.add_output("logits", out);
     g.add_output("dw_map", out2);
     g.add_output("win_map", out3);
@@ -491,5 +542,6 @@ pub fn qdq_net(name: &str, seed: u64, hw: usize, signed: bool, wdt: DType) -> Gr
     g.add_output("shuffle_map", out6);
     g.add_output("lut_map", out7);
     g.add_output("se_map", out8);
+    g.add_output("block_map", out9);
     g
 }

@@ -14,6 +14,7 @@
 //! The emitter first builds a plain view model (`Unit`: declarations and statements, each
 //! fully resolved) and only then prints it, so rendering makes no decisions.
 
+mod order;
 mod quant;
 
 use crate::{Error, Result};
@@ -173,6 +174,8 @@ struct Emitter<'a> {
     segments: HashMap<(ConstKey, Pack), usize>,
     /// Segment comments for weights.c (offset, name), in order.
     index: Vec<(usize, String)>,
+    /// Channel orders of internal byte tensors ([`order`]).
+    orders: order::ChannelOrders,
 }
 
 /// Render a plan as the files of a C project (path -> text, sorted).
@@ -187,7 +190,9 @@ pub fn emit(g: &Graph, plan: &Plan, opts: &Options) -> Result<BTreeMap<String, S
         weights: Vec::new(),
         segments: HashMap::new(),
         index: Vec::new(),
+        orders: order::ChannelOrders::default(),
     };
+    e.orders = order::channel_orders(g, plan);
     let unit = e.unit()?;
     let mut files = BTreeMap::new();
     files.insert("model.h".to_string(), e.header());
@@ -924,6 +929,15 @@ void lnc_model_run(void *scratch, const float *const *inputs, float *const *outp
             self.opts.isa.name(),
             self.opts.threads
         );
+        if !self.orders.notes.is_empty() {
+            s.push_str(
+                "/* Byte tensors stored with channels reordered for the int8 GEMM's pairs:\n",
+            );
+            for n in &self.orders.notes {
+                let _ = writeln!(s, " * {}", comment(n));
+            }
+            s.push_str(" */\n");
+        }
         s.push_str("#if defined(LNC_PROFILE)\n#define _POSIX_C_SOURCE 200809L\n#endif\n");
         s.push_str("#include \"model.h\"\n#include \"lnc_kernels.h\"\n");
         if self.has_quant() {

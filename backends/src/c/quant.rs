@@ -6,6 +6,7 @@
 //! `vpmaddubsw` is provably exact on them; depthwise weights as pairs of int16; biases as
 //! int32, requantization multipliers as IEEE-754 bit patterns.
 
+use super::order::dot_pair_exact;
 use super::{longs, Emitter};
 use crate::{Error, Result};
 use lnc_ir::cpu::quant::{qgemm_direct, QConv, QKernel, QNR, QROWS};
@@ -235,15 +236,17 @@ impl Emitter<'_> {
                 // Interior pixels read raw x: bias - x_zp * sum_t w_t (wrapping, exact).
                 let mut bias_in = vec![0u32; m];
                 for ch in 0..m {
-                    bias[pos(ch)] = c.bias[ch] as u32;
-                    mult[pos(ch)] = c.mult[ch].to_bits();
+                    // Storage channel ch holds channel o (`order`; x and y share it).
+                    let o = self.orders.chan(c.y, ch);
+                    bias[pos(ch)] = c.bias[o] as u32;
+                    mult[pos(ch)] = c.mult[o].to_bits();
                     let mut sw = 0i32;
                     for t in 0..taps {
-                        let wt = w_at(ch, 0, t / kw, t % kw);
+                        let wt = w_at(o, 0, t / kw, t % kw);
                         sw = sw.wrapping_add(wt as i32);
                         p[(t / 2) * m + pos(ch)] |= (wt as i16 as u16 as u32) << (16 * (t % 2));
                     }
-                    bias_in[pos(ch)] = c.bias[ch].wrapping_sub(c.x_zp.wrapping_mul(sw)) as u32;
+                    bias_in[pos(ch)] = c.bias[o].wrapping_sub(c.x_zp.wrapping_mul(sw)) as u32;
                 }
                 let woff = self.push_words(&p, format!("{wname} (qdw)"));
                 bias.extend(mult);
@@ -275,13 +278,17 @@ impl Emitter<'_> {
                         // runs / channels).
                         let mut block = vec![[[0i32; 4]; QNR]; groups];
                         for j in 0..QNR.min(mpg - q * QNR) {
-                            let o = gr * mpg + q * QNR + j;
+                            // Storage channel `at` holds channel o; input storage
+                            // channel ci holds `chan(x, ci)` (`order`; group 1 there).
+                            let at = gr * mpg + q * QNR + j;
+                            let o = self.orders.chan(c.y, at);
                             let mut sum = 0i32;
                             for (gi, (_, ks)) in slots.iter().enumerate() {
                                 for (t, kk) in ks.iter().enumerate() {
                                     // k = (ky, kx, c)
                                     let Some(kk) = *kk else { continue };
                                     let (tap, ci) = (kk / cpg, kk % cpg);
+                                    let ci = self.orders.chan(c.x, ci);
                                     let v = w_at(o, ci, tap / kw, tap % kw) as i32;
                                     block[gi][j][t] = v;
                                     sum = sum.wrapping_add(v);
@@ -385,17 +392,8 @@ type DotGroup = [[i32; 4]; QNR];
 
 /// Whether an int16 sum of u8 activations times weights whose positive weights sum to
 /// `pos` and negative ones to `-neg` is exact for every u8 input.
-fn int16_exact(pos: i32, neg: i32) -> bool {
+pub(super) fn int16_exact(pos: i32, neg: i32) -> bool {
     255 * pos.max(neg) <= 32767
-}
-
-/// Whether `vpmaddubsw` computes `u0 * a + u1 * b` exactly for every pair of u8 `u`: both
-/// weights are int8 and no int16 pair sum can saturate.
-fn dot_pair_exact(a: i32, b: i32) -> bool {
-    let i8s = -128..=127;
-    i8s.contains(&a)
-        && i8s.contains(&b)
-        && int16_exact(a.max(0) + b.max(0), (-a).max(0) + (-b).max(0))
 }
 
 /// Split a panel's weight groups into main groups and split-off parts (group index, part),
