@@ -31,6 +31,8 @@ use std::rc::Rc;
 
 /// Largest channel count considered (the pair costs are a dense `C x C` table).
 const MAX_CHANNELS: usize = 2048;
+/// Most steps spent on a component's pair costs (about a tenth of a second).
+const PAIR_WORK_LIMIT: usize = 200_000_000;
 
 /// The chosen orders: value -> `order`, where storage channel `p` holds channel `order[p]`.
 #[derive(Debug, Default)]
@@ -149,6 +151,15 @@ pub(super) fn channel_orders(g: &Graph, plan: &Plan) -> ChannelOrders {
             .filter_map(|&(_, si)| consumer(g, plan, si, c))
             .collect();
         if cons.is_empty() {
+            continue;
+        }
+        // Pair costs take (weights outside [-64, 64]) x C steps: skip what would take long
+        // (weights that large everywhere leave nothing to gain anyway).
+        let big: usize = cons
+            .iter()
+            .map(|k| k.w.iter().filter(|v| !(-64..=64).contains(*v)).count())
+            .sum();
+        if big.saturating_mul(c) > PAIR_WORK_LIMIT {
             continue;
         }
         let cost = pair_costs(&cons, c);
