@@ -1634,8 +1634,8 @@ static inline void lnc_qmp_window(long o, int s, int pad, int d, int k, long n, 
         for (;;) {                                                                       \
             T m = INIT;                                                                  \
             for (ky = ky0; ky < ky1; ky++) {                                             \
-                const long xr = xo + ky * g->dh * rs + c;                                \
-                for (kx = kx0; kx < kx1; kx++) m = MAX(m, LOAD(j->x + (xr + kx * g->dw * ps))); \
+                const long xr = xo + ky * dh * rs + c;                                   \
+                for (kx = kx0; kx < kx1; kx++) m = MAX(m, LOAD(x + (xr + kx * dw * ps)));   \
             }                                                                            \
             STORE(yp + c, m);                                                            \
             if (c + (W) >= C) break;                                                     \
@@ -1648,29 +1648,36 @@ static inline void lnc_qmp_window(long o, int s, int pad, int d, int k, long n, 
 static void lnc_qmaxpool_part(void *ctx, int part, int tid) {
     const lnc_qmp_job *j = (const lnc_qmp_job *)ctx;
     const lnc_conv *g = j->g;
-    const long C = g->c, ps = g->ldx, rs = g->w * g->ldx;
-    const uint8_t flip = j->sgn ? 0x80 : 0; /* i8 as order-preserving u8: v ^ 0x80 */
+    /* Locals, not fields: the byte and vector stores below may alias the job and the
+     * geometry, which the compiler would otherwise reload after each of them. */
+    const long C = g->c, ps = g->ldx, rs = g->w * g->ldx, H = g->h, Wd = g->w;
+    const long OH = g->oh, OW = g->ow, ldy = g->ldy;
+    const int sh = g->sh, sw = g->sw, pt = g->pt, pl = g->pl, dh = g->dh, dw = g->dw;
+    const int kh = g->kh, kw = g->kw, sgn = j->sgn;
+    const uint8_t *const x = j->x;
+    uint8_t *const y = j->y;
+    const uint8_t flip = sgn ? 0x80 : 0; /* i8 as order-preserving u8: v ^ 0x80 */
     long r, lo, hi;
     (void)tid;
     (void)flip;
-    lnc_qchunk(g->n * g->oh, j->parts, part, 1, &lo, &hi);
+    lnc_qchunk(g->n * OH, j->parts, part, 1, &lo, &hi);
     for (r = lo; r < hi; r++) {
-        const long n = r / g->oh, oh = r % g->oh;
+        const long n = r / OH, oh = r % OH;
         int ky0, ky1, kx0, kx1, ky, kx;
         long ow;
-        lnc_qmp_window(oh, g->sh, g->pt, g->dh, g->kh, g->h, &ky0, &ky1);
-        for (ow = 0; ow < g->ow; ow++) {
-            uint8_t *yp = j->y + ((n * g->oh + oh) * g->ow + ow) * g->ldy;
+        lnc_qmp_window(oh, sh, pt, dh, kh, H, &ky0, &ky1);
+        for (ow = 0; ow < OW; ow++) {
+            uint8_t *yp = y + ((n * OH + oh) * OW + ow) * ldy;
             /* Offset of the window's (unclipped) corner; may be negative, only in-window
              * offsets are dereferenced. */
-            const long xo = ((n * g->h + oh * g->sh - g->pt) * g->w + ow * g->sw - g->pl) * ps;
-            lnc_qmp_window(ow, g->sw, g->pl, g->dw, g->kw, g->w, &kx0, &kx1);
+            const long xo = ((n * H + oh * sh - pt) * Wd + ow * sw - pl) * ps;
+            lnc_qmp_window(ow, sw, pl, dw, kw, Wd, &kx0, &kx1);
 #if defined(LNC_QAVX2)
 #define LNC_QMP_LD32(P) _mm256_loadu_si256((const __m256i *)(const void *)(P))
 #define LNC_QMP_ST32(P, V) _mm256_storeu_si256((__m256i *)(void *)(P), V)
 #define LNC_QMP_LD16(P) _mm_loadu_si128((const __m128i *)(const void *)(P))
 #define LNC_QMP_ST16(P, V) _mm_storeu_si128((__m128i *)(void *)(P), V)
-            if (j->sgn) {
+            if (sgn) {
                 LNC_QMP_CHUNKS(32, __m256i, LNC_QMP_LD32, _mm256_max_epi8, LNC_QMP_ST32,
                                _mm256_set1_epi8((char)-128))
                 LNC_QMP_CHUNKS(16, __m128i, LNC_QMP_LD16, _mm_max_epi8, LNC_QMP_ST16,
@@ -1689,7 +1696,7 @@ static void lnc_qmaxpool_part(void *ctx, int part, int tid) {
 #define LNC_QMP_ST16(P, V) vst1q_u8(P, V)
 #define LNC_QMP_ST16S(P, V) vst1q_s8((int8_t *)(void *)(P), V)
 #define LNC_QMP_LD16S(P) vld1q_s8((const int8_t *)(const void *)(P))
-            if (j->sgn) {
+            if (sgn) {
                 LNC_QMP_CHUNKS(16, int8x16_t, LNC_QMP_LD16S, vmaxq_s8, LNC_QMP_ST16S,
                                vdupq_n_s8(-128))
             } else {
@@ -1706,9 +1713,9 @@ static void lnc_qmaxpool_part(void *ctx, int part, int tid) {
                 for (c = 0; c < C; c++) {
                     uint8_t m = 0;
                     for (ky = ky0; ky < ky1; ky++) {
-                        const long xr = xo + ky * g->dh * rs + c;
+                        const long xr = xo + ky * dh * rs + c;
                         for (kx = kx0; kx < kx1; kx++) {
-                            const uint8_t v = (uint8_t)(j->x[xr + kx * g->dw * ps] ^ flip);
+                            const uint8_t v = (uint8_t)(x[xr + kx * dw * ps] ^ flip);
                             m = v > m ? v : m;
                         }
                     }
@@ -1743,32 +1750,42 @@ typedef struct {
 
 static void lnc_qchannel_map_part(void *ctx, int part, int tid) {
     const lnc_qcmap_job *j = (const lnc_qcmap_job *)ctx;
+    /* Locals, not fields: the stores below may alias the job (see lnc_qmaxpool_part). */
+    const long c = j->c, ldy = j->ldy, nwin = j->nwin;
+    const uint8_t *const *const bases = j->bases;
+    const long *const lds = j->lds, *const which = j->which, *const ch = j->ch;
+    const long *const win = j->win;
+    const uint8_t *const mask = j->mask;
+    uint8_t *const y = j->y;
     long p, p0, p1, k;
     (void)tid;
+    (void)nwin;
+    (void)win;
+    (void)mask;
     lnc_qchunk(j->npix, j->parts, part, 1, &p0, &p1);
 #if defined(LNC_QAVX2) || defined(LNC_QNEON)
-    if (j->nwin > 0) {
+    if (nwin > 0) {
         for (p = p0; p < p1; p++) {
-            uint8_t *yp = j->y + p * j->ldy;
+            uint8_t *yp = y + p * ldy;
             k = 0;
-            while (k < j->nwin) {
-                const long out = j->win[3 * k];
+            while (k < nwin) {
+                const long out = win[3 * k];
 #if defined(LNC_QAVX2)
                 __m128i acc = _mm_setzero_si128();
-                for (; k < j->nwin && j->win[3 * k] == out; k++) {
-                    const long s = j->win[3 * k + 1];
+                for (; k < nwin && win[3 * k] == out; k++) {
+                    const long s = win[3 * k + 1];
                     const __m128i v = _mm_loadu_si128(
-                        (const __m128i *)(const void *)(j->bases[s] + p * j->lds[s] + j->win[3 * k + 2]));
+                        (const __m128i *)(const void *)(bases[s] + p * lds[s] + win[3 * k + 2]));
                     acc = _mm_or_si128(acc, _mm_shuffle_epi8(v, _mm_loadu_si128(
-                                                                  (const __m128i *)(const void *)(j->mask + 16 * k))));
+                                                                  (const __m128i *)(const void *)(mask + 16 * k))));
                 }
                 _mm_storeu_si128((__m128i *)(void *)(yp + out), acc);
 #else
                 uint8x16_t acc = vdupq_n_u8(0);
-                for (; k < j->nwin && j->win[3 * k] == out; k++) {
-                    const long s = j->win[3 * k + 1];
-                    const uint8x16_t v = vld1q_u8(j->bases[s] + p * j->lds[s] + j->win[3 * k + 2]);
-                    acc = vorrq_u8(acc, vqtbl1q_u8(v, vld1q_u8(j->mask + 16 * k)));
+                for (; k < nwin && win[3 * k] == out; k++) {
+                    const long s = win[3 * k + 1];
+                    const uint8x16_t v = vld1q_u8(bases[s] + p * lds[s] + win[3 * k + 2]);
+                    acc = vorrq_u8(acc, vqtbl1q_u8(v, vld1q_u8(mask + 16 * k)));
                 }
                 vst1q_u8(yp + out, acc);
 #endif
@@ -1778,8 +1795,8 @@ static void lnc_qchannel_map_part(void *ctx, int part, int tid) {
     }
 #endif
     for (p = p0; p < p1; p++) {
-        uint8_t *yp = j->y + p * j->ldy;
-        for (k = 0; k < j->c; k++) yp[k] = j->bases[j->which[k]][p * j->lds[j->which[k]] + j->ch[k]];
+        uint8_t *yp = y + p * ldy;
+        for (k = 0; k < c; k++) yp[k] = bases[which[k]][p * lds[which[k]] + ch[k]];
     }
 }
 

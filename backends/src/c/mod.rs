@@ -735,19 +735,20 @@ impl Emitter<'_> {
                         let chans: Vec<usize> =
                             uniq.iter().map(|u| self.plan.values[*u].shape[1]).collect();
                         let p = quant::shuffle_program(&which, &ch, &chans).unwrap_or_default();
-                        let win: Vec<usize> =
-                            p.iter().flat_map(|w| [w.out, w.src, w.start]).collect();
-                        let mask: Vec<u8> = p.iter().flat_map(|w| w.mask).collect();
-                        decls.push(format!("static const long {id}_pw[] = {};", longs(&win)));
-                        decls.push(format!(
-                            "static const uint8_t {id}_pm[] = {};",
-                            longs(&mask)
-                        ));
-                        (
-                            "uint8_t",
-                            "lnc_qchannel_map",
-                            format!(", {}, {id}_pw, {id}_pm", p.len()),
-                        )
+                        let prog = if p.is_empty() {
+                            ", 0, NULL, NULL".to_string()
+                        } else {
+                            let win: Vec<usize> =
+                                p.iter().flat_map(|w| [w.out, w.src, w.start]).collect();
+                            let mask: Vec<u8> = p.iter().flat_map(|w| w.mask).collect();
+                            decls.push(format!("static const long {id}_pw[] = {};", longs(&win)));
+                            decls.push(format!(
+                                "static const uint8_t {id}_pm[] = {};",
+                                longs(&mask)
+                            ));
+                            format!(", {}, {id}_pw, {id}_pm", p.len())
+                        };
+                        ("uint8_t", "lnc_qchannel_map", prog)
                     };
                     body.push(format!(
                         "{{ const {ty} *const b[] = {{{}}}; {f}({}, {}, b, {id}_ld, {id}_w, {id}_c, {yp}, {ldy}{prog}); }}",
