@@ -276,6 +276,35 @@ fn unsupported_ops_are_errors_naming_the_node() {
 }
 
 #[test]
+fn loop_nests_beyond_six_dimensions_are_errors_naming_the_node() {
+    // A rank-7 Add of a reversed Transpose view and a row-major input: no two dimensions
+    // coalesce, and the runtime's nest loops index at most 6.
+    let mut g = Graph::new("r7");
+    let x = g.add_input("x", TensorType::f32(vec![2; 7])).unwrap();
+    let y = g.add_input("y", TensorType::f32(vec![2; 7])).unwrap();
+    let t = g
+        .add(
+            "t",
+            Op::Transpose {
+                perm: (0..7).rev().collect(),
+            },
+            &[x],
+        )
+        .unwrap();
+    let z = g
+        .add("add7", Op::Binary(lnc_ir::BinaryOp::Add), &[t, y])
+        .unwrap();
+    g.add_output("z", z);
+    let e = match lower(&g, 1) {
+        Err(e) => e.to_string(),
+        Ok(plan) => emit(&g, &plan, &opts(Isa::X86_64V3, 1))
+            .unwrap_err()
+            .to_string(),
+    };
+    assert!(e.contains("add7") && e.contains("6 dimensions"), "{e}");
+}
+
+#[test]
 fn bad_options_are_errors() {
     let g = small_model();
     let plan = lower(&g, 1).unwrap();

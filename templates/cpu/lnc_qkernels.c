@@ -1555,20 +1555,13 @@ static void lnc_qadd_part(void *ctx, int part, int tid) {
     lnc_qadd_run(j->p, j->a, j->b, j->y, lo, hi);
 }
 
-void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const uint8_t *a,
-                 const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys) {
+/* The strided case over any rank (<= 6): rows of the innermost dimension. */
+static void lnc_qadd_strided(const lnc_qadd_params *p, int rank, const long *shape,
+                             const uint8_t *a, const long *as, const uint8_t *b, const long *bs,
+                             uint8_t *y, const long *ys) {
     const long *st[3];
     const long n = shape[rank - 1];
     const float qlo = lnc_qlo(p->y_signed, p->y_zp), qhi = lnc_qhi(p->y_signed, p->y_zp);
-    if (rank == 1 && as[0] == 1 && bs[0] == 1 && ys[0] == 1) {
-        /* Contiguous (the usual residual add of two same-layout maps): split across the pool. */
-        lnc_qadd_job j;
-        const int t = lnc_pool_threads();
-        j.p = p; j.a = a; j.b = b; j.y = y; j.n = n;
-        j.parts = n >= 16384 && t > 1 ? 2 * t : 1;
-        lnc_parallel_for(j.parts, lnc_qadd_part, &j);
-        return;
-    }
     st[0] = as; st[1] = bs; st[2] = ys;
     LNC_QND_LOOP(rank, shape, 3, st, {
         const uint8_t *ap = a + off_[0], *bp = b + off_[1];
@@ -1582,6 +1575,56 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
                     lnc_qadd1(p, ap + i * as[rank - 1], bp + i * bs[rank - 1], qlo, qhi);
         }
     });
+}
+
+typedef struct {
+    const lnc_qadd_params *p;
+    int rank, parts;
+    const long *shape, *as, *bs, *ys;
+    const uint8_t *a, *b;
+    uint8_t *y;
+} lnc_qadd_nd_job;
+
+/* A slice of the outermost dimension (rows of a squeeze-and-excitation product, ...). */
+static void lnc_qadd_nd_part(void *ctx, int part, int tid) {
+    const lnc_qadd_nd_job *j = (const lnc_qadd_nd_job *)ctx;
+    long sh[6] = {0, 0, 0, 0, 0, 0}, lo, hi;
+    int d;
+    (void)tid;
+    for (d = 0; d < j->rank; d++) sh[d] = j->shape[d];
+    lnc_qchunk(sh[0], j->parts, part, 1, &lo, &hi);
+    if (hi <= lo) return;
+    sh[0] = hi - lo;
+    lnc_qadd_strided(j->p, j->rank, sh, j->a + lo * j->as[0], j->as, j->b + lo * j->bs[0],
+                     j->bs, j->y + lo * j->ys[0], j->ys);
+}
+
+void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const uint8_t *a,
+                 const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys) {
+    const int t = lnc_pool_threads();
+    long total = 1;
+    int d;
+    for (d = 0; d < rank; d++) total *= shape[d];
+    if (rank < 1 || rank > 6 || total == 0) return;
+    if (rank == 1 && as[0] == 1 && bs[0] == 1 && ys[0] == 1) {
+        /* Contiguous (the usual residual add of two same-layout maps): split across the pool. */
+        lnc_qadd_job j;
+        j.p = p; j.a = a; j.b = b; j.y = y; j.n = shape[0];
+        j.parts = shape[0] >= 16384 && t > 1 ? 2 * t : 1;
+        lnc_parallel_for(j.parts, lnc_qadd_part, &j);
+        return;
+    }
+    {
+        /* Large strided ones: the outermost dimension across the pool. */
+        lnc_qadd_nd_job j;
+        j.p = p; j.rank = rank; j.shape = shape; j.as = as; j.bs = bs; j.ys = ys;
+        j.a = a; j.b = b; j.y = y;
+        j.parts = t > 1 && total >= 16384 && shape[0] >= 2 * t ? 2 * t : 1;
+        if (j.parts == 1)
+            lnc_qadd_strided(p, rank, shape, a, as, b, bs, y, ys);
+        else
+            lnc_parallel_for(j.parts, lnc_qadd_nd_part, &j);
+    }
 }
 
 /* ----- global average pooling of dequantized bytes ----------------------------------- */

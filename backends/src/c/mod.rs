@@ -454,7 +454,24 @@ impl Emitter<'_> {
         )
     }
 
-    fn nest_decl(&self, decls: &mut Vec<String>, name: &str, n: &Nest) -> Vec<String> {
+    /// The shape and stride tables of step `i`'s loop nest (`{name}_n`, `{name}_s0`, ...).
+    /// The runtime's nest loops index at most 6 dimensions (after coalescing).
+    fn nest_decl(
+        &self,
+        i: usize,
+        decls: &mut Vec<String>,
+        name: &str,
+        n: &Nest,
+    ) -> Result<Vec<String>> {
+        if n.shape.len() > 6 {
+            return Err(self.err(
+                i,
+                format!(
+                    "the CPU backend loops over at most 6 dimensions; this step needs {}",
+                    n.shape.len()
+                ),
+            ));
+        }
         decls.push(format!(
             "static const long {name}_n[] = {};",
             longs(&n.shape)
@@ -464,7 +481,7 @@ impl Emitter<'_> {
             decls.push(format!("static const long {name}_s{i}[] = {};", longs(s)));
             names.push(format!("{name}_s{i}"));
         }
-        names
+        Ok(names)
     }
 
     /// The resolved pieces of a convolution call: geometry declaration (named `gname`),
@@ -633,7 +650,7 @@ impl Emitter<'_> {
                     });
                 }
                 Kernel::Copy { nest, x, y } => {
-                    let n = self.nest_decl(&mut decls, &id, nest);
+                    let n = self.nest_decl(i, &mut decls, &id, nest)?;
                     let (xp, yp) = (self.ptr(*x), self.ptr(*y));
                     let f = quant::copy_fn(self.plan, *x, *y).map_err(|m| self.err(i, m))?;
                     body.push(format!(
@@ -649,7 +666,7 @@ impl Emitter<'_> {
                     if code == 8 {
                         return Err(self.err(i, "PReLU needs a slope operand"));
                     }
-                    let n = self.nest_decl(&mut decls, &id, nest);
+                    let n = self.nest_decl(i, &mut decls, &id, nest)?;
                     let (xp, yp) = (self.ptr(*x), self.ptr(*y));
                     body.push(format!(
                         "lnc_unary_nd({code}, {}, {}, {}, {}, {xp}, {}, {yp}, {});",
@@ -669,7 +686,7 @@ impl Emitter<'_> {
                     c,
                     y,
                 } => {
-                    let n = self.nest_decl(&mut decls, &id, nest);
+                    let n = self.nest_decl(i, &mut decls, &id, nest)?;
                     let (ap, bp, yp) = (self.ptr(*a), self.ptr(*b), self.ptr(*y));
                     let (cp, cs, ys) = match c {
                         Some(c) => (self.ptr(*c), n[3].clone(), n[4].clone()),

@@ -95,7 +95,7 @@ impl Emitter<'_> {
                 y,
             } => {
                 let sg = signed(self.byte_elem(i, *y)?);
-                let n = self.nest_decl(decls, &id, nest);
+                let n = self.nest_decl(i, decls, &id, nest)?;
                 let (xp, yp) = (self.ptr(*x), self.ptr(*y));
                 body.push(format!(
                     "lnc_quantize_nd({}, {zp}, {sg}, {}, {}, {xp}, {}, {yp}, {});",
@@ -114,7 +114,7 @@ impl Emitter<'_> {
                 y,
             } => {
                 let sg = signed(self.byte_elem(i, *x)?);
-                let n = self.nest_decl(decls, &id, nest);
+                let n = self.nest_decl(i, decls, &id, nest)?;
                 let (xp, yp) = (self.ptr(*x), self.ptr(*y));
                 body.push(format!(
                     "lnc_dequantize_nd({}, {zp}, {sg}, {}, {}, {xp}, {}, {yp}, {});",
@@ -142,7 +142,7 @@ impl Emitter<'_> {
                     .collect();
                 let name = format!("{} table (qlut)", self.plan.steps[i].node);
                 let off = self.push_words(&words, name);
-                let n = self.nest_decl(decls, &id, nest);
+                let n = self.nest_decl(i, decls, &id, nest)?;
                 let (xp, yp) = (self.ptr(*x), self.ptr(*y));
                 body.push(format!(
                     "lnc_qlut_nd((const uint8_t *)(W + {off}), {}, {}, {xp}, {}, {yp}, {});",
@@ -167,7 +167,7 @@ impl Emitter<'_> {
                     signed(self.byte_elem(i, *b)?),
                     signed(self.byte_elem(i, *y)?),
                 );
-                let n = self.nest_decl(decls, &id, nest);
+                let n = self.nest_decl(i, decls, &id, nest)?;
                 decls.push(format!(
                     "static const lnc_qadd_params {id}_q = {{{}, {}, {}, {}, {}, {}, {sa}, {sb}, {sy}, {}}};",
                     super::flit(a_q.0),
