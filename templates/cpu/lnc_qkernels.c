@@ -1242,6 +1242,28 @@ void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const 
         }                                                                                 \
     } while (0)
 
+/* How many parts an n-d byte loop splits its outermost dimension into: 2 per thread when the
+ * nest has at least `min_total` elements and shape[0] >= 2 parts, else 1 (rank 1..6). */
+static int lnc_nd_outer_parts(int rank, const long *shape, long min_total) {
+    const int t = lnc_pool_threads();
+    long total = 1;
+    int d;
+    for (d = 0; d < rank; d++) total *= shape[d];
+    return t > 1 && total >= min_total && shape[0] >= 2 * t ? 2 * t : 1;
+}
+
+/* Part `part` of `parts` of the outermost dimension (starts aligned to `align`): sh = shape
+ * with sh[0] the part's extent, *lo its first index; 0 when the part is empty. */
+static int lnc_nd_outer_slice(int rank, const long *shape, int parts, int part, long align,
+                              long sh[6], long *lo) {
+    long hi;
+    int d;
+    for (d = 0; d < 6; d++) sh[d] = d < rank ? shape[d] : 0;
+    lnc_qchunk(sh[0], parts, part, align, lo, &hi);
+    sh[0] = hi - *lo;
+    return hi > *lo;
+}
+
 typedef struct {
     float scale;
     int zp, y_signed, rank, parts;
@@ -1458,13 +1480,10 @@ typedef struct {
 /* Part `part` of the outermost dimension. */
 static void lnc_bytes_part(void *ctx, int part, int tid) {
     const lnc_bytes_job *j = (const lnc_bytes_job *)ctx;
-    long sh[6] = {0, 0, 0, 0, 0, 0}, lo, hi;
-    int d;
+    long sh[6], lo;
     (void)tid;
-    for (d = 0; d < j->rank; d++) sh[d] = j->shape[d];
-    lnc_qchunk(sh[0], j->parts, part, j->rank == 1 ? 64 : 1, &lo, &hi);
-    if (hi <= lo) return;
-    sh[0] = hi - lo;
+    if (!lnc_nd_outer_slice(j->rank, j->shape, j->parts, part, j->rank == 1 ? 64 : 1, sh, &lo))
+        return;
     lnc_bytes_run(j->table, j->rank, sh, j->x + lo * j->xs[0], j->xs, j->y + lo * j->ys[0],
                   j->ys);
 }
@@ -1472,14 +1491,13 @@ static void lnc_bytes_part(void *ctx, int part, int tid) {
 static void lnc_bytes_nd(const uint8_t *table, int rank, const long *shape, const uint8_t *x,
                          const long *xs, uint8_t *y, const long *ys) {
     lnc_bytes_job j;
-    const int t = lnc_pool_threads();
     long total = 1;
     int d;
     for (d = 0; d < rank; d++) total *= shape[d];
     if (rank < 1 || rank > 6 || total == 0) return;
     j.table = table; j.x = x; j.shape = shape; j.xs = xs; j.ys = ys; j.y = y; j.rank = rank;
     /* Large maps: the outermost dimension across the pool. */
-    j.parts = t > 1 && total >= 65536 && shape[0] >= 2 * t ? 2 * t : 1;
+    j.parts = lnc_nd_outer_parts(rank, shape, 65536);
     if (j.parts == 1)
         lnc_bytes_run(table, rank, shape, x, xs, y, ys);
     else
@@ -1588,20 +1606,15 @@ typedef struct {
 /* A slice of the outermost dimension (rows of a squeeze-and-excitation product, ...). */
 static void lnc_qadd_nd_part(void *ctx, int part, int tid) {
     const lnc_qadd_nd_job *j = (const lnc_qadd_nd_job *)ctx;
-    long sh[6] = {0, 0, 0, 0, 0, 0}, lo, hi;
-    int d;
+    long sh[6], lo;
     (void)tid;
-    for (d = 0; d < j->rank; d++) sh[d] = j->shape[d];
-    lnc_qchunk(sh[0], j->parts, part, 1, &lo, &hi);
-    if (hi <= lo) return;
-    sh[0] = hi - lo;
+    if (!lnc_nd_outer_slice(j->rank, j->shape, j->parts, part, 1, sh, &lo)) return;
     lnc_qadd_strided(j->p, j->rank, sh, j->a + lo * j->as[0], j->as, j->b + lo * j->bs[0],
                      j->bs, j->y + lo * j->ys[0], j->ys);
 }
 
 void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const uint8_t *a,
                  const long *as, const uint8_t *b, const long *bs, uint8_t *y, const long *ys) {
-    const int t = lnc_pool_threads();
     long total = 1;
     int d;
     for (d = 0; d < rank; d++) total *= shape[d];
@@ -1609,6 +1622,7 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
     if (rank == 1 && as[0] == 1 && bs[0] == 1 && ys[0] == 1) {
         /* Contiguous (the usual residual add of two same-layout maps): split across the pool. */
         lnc_qadd_job j;
+        const int t = lnc_pool_threads();
         j.p = p; j.a = a; j.b = b; j.y = y; j.n = shape[0];
         j.parts = shape[0] >= 16384 && t > 1 ? 2 * t : 1;
         lnc_parallel_for(j.parts, lnc_qadd_part, &j);
@@ -1619,7 +1633,7 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
         lnc_qadd_nd_job j;
         j.p = p; j.rank = rank; j.shape = shape; j.as = as; j.bs = bs; j.ys = ys;
         j.a = a; j.b = b; j.y = y;
-        j.parts = t > 1 && total >= 16384 && shape[0] >= 2 * t ? 2 * t : 1;
+        j.parts = lnc_nd_outer_parts(rank, shape, 16384);
         if (j.parts == 1)
             lnc_qadd_strided(p, rank, shape, a, as, b, bs, y, ys);
         else

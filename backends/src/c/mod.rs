@@ -190,9 +190,8 @@ pub fn emit(g: &Graph, plan: &Plan, opts: &Options) -> Result<BTreeMap<String, S
         weights: Vec::new(),
         segments: HashMap::new(),
         index: Vec::new(),
-        orders: order::ChannelOrders::default(),
+        orders: order::channel_orders(g, plan),
     };
-    e.orders = order::channel_orders(g, plan);
     let unit = e.unit()?;
     let mut files = BTreeMap::new();
     files.insert("model.h".to_string(), e.header());

@@ -23,6 +23,7 @@
 //! natural order. The generated code's results are unchanged (bit for bit); only the
 //! packed weights and the inner layout of those buffers differ.
 
+use super::quant::{dot_pair_exact, may_saturate};
 use lnc_ir::cpu::quant::QNR;
 use lnc_ir::cpu::{ConvKind, Elem, Kernel, Plan, QKernel, Storage, ValId};
 use lnc_ir::Graph;
@@ -47,14 +48,6 @@ impl ChannelOrders {
     pub fn chan(&self, v: ValId, p: usize) -> usize {
         self.of.get(&v).map_or(p, |o| o[p])
     }
-}
-
-/// Whether `vpmaddubsw` computes `u0 * a + u1 * b` exactly for every pair of u8 `u`.
-pub(super) fn dot_pair_exact(a: i32, b: i32) -> bool {
-    let i8s = -128..=127;
-    i8s.contains(&a)
-        && i8s.contains(&b)
-        && super::quant::int16_exact(a.max(0) + b.max(0), (-a).max(0) + (-b).max(0))
 }
 
 /// Union-find over values.
@@ -153,11 +146,11 @@ pub(super) fn channel_orders(g: &Graph, plan: &Plan) -> ChannelOrders {
         if cons.is_empty() {
             continue;
         }
-        // Pair costs take (weights outside [-64, 64]) x C steps: skip what would take long
+        // Pair costs take (weights that may saturate) x C steps: skip what would take long
         // (weights that large everywhere leave nothing to gain anyway).
         let big: usize = cons
             .iter()
-            .map(|k| k.w.iter().filter(|v| !(-64..=64).contains(*v)).count())
+            .map(|k| k.w.iter().filter(|&&v| may_saturate(v)).count())
             .sum();
         if big.saturating_mul(c) > PAIR_WORK_LIMIT {
             continue;
@@ -214,9 +207,9 @@ fn pair_costs(cons: &[Consumer], c: usize) -> Vec<u64> {
         for p0 in (0..k.m).step_by(QNR) {
             let rows = p0..(p0 + QNR).min(k.m);
             let at = |o: usize, i: usize| k.w[o * c + i];
-            // A split needs a weight outside [-64, 64] in the row (255 * 128 <= 32767).
+            // A split needs a weight that may saturate in the row.
             let big: Vec<usize> = (0..c)
-                .filter(|&i| rows.clone().any(|o| !(-64..=64).contains(&at(o, i))))
+                .filter(|&i| rows.clone().any(|o| may_saturate(at(o, i))))
                 .collect();
             let mut pairs = Vec::new();
             let mut bad = vec![false; c];
@@ -224,7 +217,7 @@ fn pair_costs(cons: &[Consumer], c: usize) -> Vec<u64> {
                 bad.iter_mut().for_each(|b| *b = false);
                 for o in rows.clone() {
                     let a = at(o, i);
-                    if (-64..=64).contains(&a) {
+                    if !may_saturate(a) {
                         continue;
                     }
                     for (j, b) in bad.iter_mut().enumerate() {

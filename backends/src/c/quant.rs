@@ -6,7 +6,6 @@
 //! `vpmaddubsw` is provably exact on them; depthwise weights as pairs of int16; biases as
 //! int32, requantization multipliers as IEEE-754 bit patterns.
 
-use super::order::dot_pair_exact;
 use super::{longs, Emitter};
 use crate::{Error, Result};
 use lnc_ir::cpu::quant::{qgemm_direct, QConv, QKernel, QNR, QROWS};
@@ -392,8 +391,23 @@ type DotGroup = [[i32; 4]; QNR];
 
 /// Whether an int16 sum of u8 activations times weights whose positive weights sum to
 /// `pos` and negative ones to `-neg` is exact for every u8 input.
-pub(super) fn int16_exact(pos: i32, neg: i32) -> bool {
+fn int16_exact(pos: i32, neg: i32) -> bool {
     255 * pos.max(neg) <= 32767
+}
+
+/// Whether `vpmaddubsw` computes `u0 * a + u1 * b` exactly for every pair of u8 `u`: both
+/// weights are int8 and no int16 pair sum can saturate.
+pub(super) fn dot_pair_exact(a: i32, b: i32) -> bool {
+    let i8s = -128..=127;
+    i8s.contains(&a)
+        && i8s.contains(&b)
+        && int16_exact(a.max(0) + b.max(0), (-a).max(0) + (-b).max(0))
+}
+
+/// Whether a weight can make a `vpmaddubsw` pair inexact at all: a pair of weights in
+/// [-64, 64] never saturates (255 * 128 <= 32767).
+pub(super) fn may_saturate(w: i32) -> bool {
+    !(-64..=64).contains(&w)
 }
 
 /// Split a panel's weight groups into main groups and split-off parts (group index, part),
