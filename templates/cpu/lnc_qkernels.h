@@ -44,6 +44,8 @@
 #define LNC_QMR 6
 #define LNC_QNR 16
 #define LNC_QROWS 66
+/* Pixels per block of rows read in place (no gather buffer): a multiple of LNC_QMR. */
+#define LNC_QDROWS 264
 
 typedef struct lnc_qparams {
     int x_zp, y_zp;
