@@ -327,13 +327,22 @@ static inline lnc_qpanel lnc_qpanel_of(const uint32_t *w, const lnc_qparams *q, 
         LNC_QROW1(p5, c50, c51)                                               \
     }
 
+#if defined(__GNUC__)
+#define LNC_QINLINE static inline __attribute__((always_inline))
+#define LNC_QNOINLINE static __attribute__((noinline))
+#else
+#define LNC_QINLINE static inline
+#define LNC_QNOINLINE static
+#endif
+
 /* Full tiles (6 rows x 16 channels) one after another: rows rp[0 .. 6 * ntiles) times
  * panel pn, + bias, requantized into y. The panel's constants are set up once, not per
  * tile (on MobileNetV2's pointwise layers with K <= 32 that per-tile work was ~10 % of
- * their time). */
-static void lnc_qmk_full(const uint8_t *const *rp, long ntiles, const lnc_qpanel pn,
-                         const int32_t *bias, const float *mult, uint8_t *y, long ldy) {
-    const long NP = pn.NP, NS = pn.NS;
+ * their time). `pairs` 0: the panel has single chunks only (lnc_qmk_full). */
+LNC_QINLINE void lnc_qmk_full_t(const uint8_t *const *rp, long ntiles, const lnc_qpanel pn,
+                                const int32_t *bias, const float *mult, uint8_t *y, long ldy,
+                                const int pairs) {
+    const long NP = pairs ? pn.NP : 0, NS = pn.NS;
     const uint32_t *pp = pn.pp, *sp = pn.sp;
     const int sgn = pn.y_signed, clamp = pn.clamp;
     const __m256i ones = _mm256_set1_epi16(1); /* unused with VNNI */
@@ -355,6 +364,29 @@ static void lnc_qmk_full(const uint8_t *const *rp, long ntiles, const lnc_qpanel
         lnc_qstore16x2(c40, c41, c50, c51, mult, vhi, vz16, order, sgn, clamp, y + 4 * ldy,
                        y + 5 * ldy);
     }
+}
+
+LNC_QNOINLINE void lnc_qmk_full_pairs(const uint8_t *const *rp, long ntiles,
+                                      const lnc_qpanel pn, const int32_t *bias,
+                                      const float *mult, uint8_t *y, long ldy) {
+    lnc_qmk_full_t(rp, ntiles, pn, bias, mult, y, ldy, 1);
+}
+
+LNC_QNOINLINE void lnc_qmk_full_singles(const uint8_t *const *rp, long ntiles,
+                                        const lnc_qpanel pn, const int32_t *bias,
+                                        const float *mult, uint8_t *y, long ldy) {
+    lnc_qmk_full_t(rp, ntiles, pn, bias, mult, y, ldy, 0);
+}
+
+/* Panels without pair chunks (most of those of a layer with K <= 32) get a copy of the tile
+ * loop without the pair loop: its registers are then allocated for the single loop alone
+ * (measured 6-7 % faster on such panels, the same on the others). */
+static void lnc_qmk_full(const uint8_t *const *rp, long ntiles, const lnc_qpanel pn,
+                         const int32_t *bias, const float *mult, uint8_t *y, long ldy) {
+    if (pn.NP > 0)
+        lnc_qmk_full_pairs(rp, ntiles, pn, bias, mult, y, ldy);
+    else
+        lnc_qmk_full_singles(rp, ntiles, pn, bias, mult, y, ldy);
 }
 #endif
 
@@ -740,11 +772,6 @@ static int lnc_qdw3_fast(const lnc_conv *g) {
 }
 
 #if defined(LNC_QAVX2)
-#if defined(__GNUC__)
-#define LNC_QINLINE static inline __attribute__((always_inline))
-#else
-#define LNC_QINLINE static inline
-#endif
 
 /* 3x3 interior pixels, straight-line, specialised on the signedness of x and y. */
 LNC_QINLINE void lnc_qdw3_rows(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
@@ -929,6 +956,32 @@ LNC_QINLINE void lnc_qdw_st16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m2
     _mm_storeu_si128((__m128i *)y, b);
 }
 
+/* Two pixels' 16 channels (a: pixel y0, b: pixel y1) as lnc_qdw_st16, one byte pack and one
+ * lane permute for both instead of two extract + pack pairs (the shuffle ports bound this
+ * kernel). */
+LNC_QINLINE void lnc_qdw_st16x2(__m256i a0, __m256i a1, __m256i b0, __m256i b1, __m256 m0,
+                                __m256 m1, __m256 vlo, __m256 vhi, __m256i vyz, const int nc,
+                                const int ys, uint8_t *y0, uint8_t *y1) {
+    __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), m0);
+    __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), m1);
+    __m256 g0 = _mm256_mul_ps(_mm256_cvtepi32_ps(b0), m0);
+    __m256 g1 = _mm256_mul_ps(_mm256_cvtepi32_ps(b1), m1);
+    __m256i pa, pb, u;
+    if (!nc) {
+        f0 = _mm256_min_ps(_mm256_max_ps(f0, vlo), vhi);
+        f1 = _mm256_min_ps(_mm256_max_ps(f1, vlo), vhi);
+        g0 = _mm256_min_ps(_mm256_max_ps(g0, vlo), vhi);
+        g1 = _mm256_min_ps(_mm256_max_ps(g1, vlo), vhi);
+    }
+    /* pa = [a 0-7 | a 8-15], pb likewise (int16); the byte pack interleaves the 64-bit
+     * halves as [a 0-7, b 0-7 | a 8-15, b 8-15]: permute to [a | b]. */
+    pa = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vyz);
+    pb = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(g0), _mm256_cvtps_epi32(g1)), vyz);
+    u = _mm256_permute4x64_epi64(ys ? _mm256_packs_epi16(pa, pb) : _mm256_packus_epi16(pa, pb), 0xD8);
+    _mm_storeu_si128((__m128i *)y0, _mm256_castsi256_si128(u));
+    _mm_storeu_si128((__m128i *)y1, _mm256_extracti128_si256(u, 1));
+}
+
 /* 3x3 depthwise, dilation 1, horizontal stride 1 or 2: one output row, every output pixel
  * (padding included), the blocks of 16 channels in [c0, c1). `xr[r]`: input row of kernel row r
  * (any valid row when `rok[r]` is 0: its weights are then zero). Each input row is read as
@@ -1012,8 +1065,10 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
                 LNC_QDW3_S1(x1, 1, h1a, h1b);
                 LNC_QDW3_S1(x2, 2, h2a, h2b);
 #undef LNC_QDW3_S1
-                lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
-                if (ow + 1 < OW) lnc_qdw_st16(oa, ob, m0, m1, vlo, vhi, vyz, nc, ys, yp + ldy);
+                if (ow + 1 < OW)
+                    lnc_qdw_st16x2(ea, eb, oa, ob, m0, m1, vlo, vhi, vyz, nc, ys, yp, yp + ldy);
+                else
+                    lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
             }
         } else {
             for (ow = 0; ow < OW; ow++, yp += ldy) {
