@@ -936,24 +936,28 @@ LNC_QINLINE void lnc_qdw_pair(const uint8_t *xr, long col, long W, long ldx, __m
     *hi = _mm256_unpackhi_epi16(u, v);
 }
 
-/* Requantize and store 16 channels (a0: 0-3, 8-11; a1: 4-7, 12-15). `nc`: |mult| <= 1/4, so
+/* Requantize 16 channels (a0: 0-3, 8-11; a1: 4-7, 12-15) to int16 in channel order, + y_zp
+ * (lnc_qdw_st16 / lnc_qdw_st16x2 pack them to bytes). `nc`: |mult| <= 1/4, so
  * |acc * mult| <= 2^29 converts without overflow and saturating packs (int32 -> int16, + y_zp
  * saturating, -> 8 bits) equal the clamp: round(clamp(v)) == clamp(round(v)) for integer
  * bounds, and saturating twice to int16 first changes nothing once the 8-bit range is applied. */
-LNC_QINLINE void lnc_qdw_st16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m256 vlo,
-                              __m256 vhi, __m256i vyz, const int nc, const int ys, uint8_t *y) {
+LNC_QINLINE __m256i lnc_qdw_rq16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m256 vlo,
+                                 __m256 vhi, __m256i vyz, const int nc) {
     __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), m0);
     __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), m1);
-    __m256i pk;
-    __m128i b;
     if (!nc) {
         f0 = _mm256_min_ps(_mm256_max_ps(f0, vlo), vhi);
         f1 = _mm256_min_ps(_mm256_max_ps(f1, vlo), vhi);
     }
-    pk = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vyz);
-    b = ys ? _mm_packs_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1))
-           : _mm_packus_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1));
-    _mm_storeu_si128((__m128i *)y, b);
+    /* int16 [0-7 | 8-15]: packs puts the lanes' 0-3, 4-7 and 8-11, 12-15 side by side. */
+    return _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vyz);
+}
+
+LNC_QINLINE void lnc_qdw_st16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m256 vlo,
+                              __m256 vhi, __m256i vyz, const int nc, const int ys, uint8_t *y) {
+    const __m256i pk = lnc_qdw_rq16(a0, a1, m0, m1, vlo, vhi, vyz, nc);
+    const __m128i l = _mm256_castsi256_si128(pk), h = _mm256_extracti128_si256(pk, 1);
+    _mm_storeu_si128((__m128i *)y, ys ? _mm_packs_epi16(l, h) : _mm_packus_epi16(l, h));
 }
 
 /* Two pixels' 16 channels (a: pixel y0, b: pixel y1) as lnc_qdw_st16, one byte pack and one
@@ -962,22 +966,10 @@ LNC_QINLINE void lnc_qdw_st16(__m256i a0, __m256i a1, __m256 m0, __m256 m1, __m2
 LNC_QINLINE void lnc_qdw_st16x2(__m256i a0, __m256i a1, __m256i b0, __m256i b1, __m256 m0,
                                 __m256 m1, __m256 vlo, __m256 vhi, __m256i vyz, const int nc,
                                 const int ys, uint8_t *y0, uint8_t *y1) {
-    __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), m0);
-    __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), m1);
-    __m256 g0 = _mm256_mul_ps(_mm256_cvtepi32_ps(b0), m0);
-    __m256 g1 = _mm256_mul_ps(_mm256_cvtepi32_ps(b1), m1);
-    __m256i pa, pb, u;
-    if (!nc) {
-        f0 = _mm256_min_ps(_mm256_max_ps(f0, vlo), vhi);
-        f1 = _mm256_min_ps(_mm256_max_ps(f1, vlo), vhi);
-        g0 = _mm256_min_ps(_mm256_max_ps(g0, vlo), vhi);
-        g1 = _mm256_min_ps(_mm256_max_ps(g1, vlo), vhi);
-    }
-    /* pa = [a 0-7 | a 8-15], pb likewise (int16); the byte pack interleaves the 64-bit
-     * halves as [a 0-7, b 0-7 | a 8-15, b 8-15]: permute to [a | b]. */
-    pa = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vyz);
-    pb = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(g0), _mm256_cvtps_epi32(g1)), vyz);
-    u = _mm256_permute4x64_epi64(ys ? _mm256_packs_epi16(pa, pb) : _mm256_packus_epi16(pa, pb), 0xD8);
+    const __m256i pa = lnc_qdw_rq16(a0, a1, m0, m1, vlo, vhi, vyz, nc);
+    const __m256i pb = lnc_qdw_rq16(b0, b1, m0, m1, vlo, vhi, vyz, nc);
+    /* The byte pack interleaves 64-bit halves as [a 0-7, b 0-7 | a 8-15, b 8-15]. */
+    const __m256i u = _mm256_permute4x64_epi64(ys ? _mm256_packs_epi16(pa, pb) : _mm256_packus_epi16(pa, pb), 0xD8);
     _mm_storeu_si128((__m128i *)y0, _mm256_castsi256_si128(u));
     _mm_storeu_si128((__m128i *)y1, _mm256_extracti128_si256(u, 1));
 }
@@ -1309,14 +1301,11 @@ void lnc_qconv_dw(const lnc_conv *g, const uint8_t *x, const uint32_t *w, const 
         }                                                                                 \
     } while (0)
 
-/* How many parts an n-d byte loop splits its outermost dimension into: 2 per thread when the
- * nest has at least `min_total` elements and shape[0] >= 2 parts, else 1 (rank 1..6). */
-static int lnc_nd_outer_parts(int rank, const long *shape, long min_total) {
+/* How many parts a byte loop of `total` elements splits its outermost dimension (`outer`
+ * long) into: 2 per thread when total >= min_total and there are that many rows, else 1. */
+static int lnc_nd_outer_parts(long total, long outer, long min_total) {
     const int t = lnc_pool_threads();
-    long total = 1;
-    int d;
-    for (d = 0; d < rank; d++) total *= shape[d];
-    return t > 1 && total >= min_total && shape[0] >= 2 * t ? 2 * t : 1;
+    return t > 1 && total >= min_total && outer >= 2 * t ? 2 * t : 1;
 }
 
 /* Part `part` of `parts` of the outermost dimension (starts aligned to `align`): sh = shape
@@ -1564,7 +1553,7 @@ static void lnc_bytes_nd(const uint8_t *table, int rank, const long *shape, cons
     if (rank < 1 || rank > 6 || total == 0) return;
     j.table = table; j.x = x; j.shape = shape; j.xs = xs; j.ys = ys; j.y = y; j.rank = rank;
     /* Large maps: the outermost dimension across the pool. */
-    j.parts = lnc_nd_outer_parts(rank, shape, 65536);
+    j.parts = lnc_nd_outer_parts(total, shape[0], 65536);
     if (j.parts == 1)
         lnc_bytes_run(table, rank, shape, x, xs, y, ys);
     else
@@ -1689,9 +1678,8 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
     if (rank == 1 && as[0] == 1 && bs[0] == 1 && ys[0] == 1) {
         /* Contiguous (the usual residual add of two same-layout maps): split across the pool. */
         lnc_qadd_job j;
-        const int t = lnc_pool_threads();
         j.p = p; j.a = a; j.b = b; j.y = y; j.n = shape[0];
-        j.parts = shape[0] >= 16384 && t > 1 ? 2 * t : 1;
+        j.parts = lnc_nd_outer_parts(total, shape[0], 16384);
         lnc_parallel_for(j.parts, lnc_qadd_part, &j);
         return;
     }
@@ -1700,7 +1688,7 @@ void lnc_qadd_nd(const lnc_qadd_params *p, int rank, const long *shape, const ui
         lnc_qadd_nd_job j;
         j.p = p; j.rank = rank; j.shape = shape; j.as = as; j.bs = bs; j.ys = ys;
         j.a = a; j.b = b; j.y = y;
-        j.parts = lnc_nd_outer_parts(rank, shape, 16384);
+        j.parts = lnc_nd_outer_parts(total, shape[0], 16384);
         if (j.parts == 1)
             lnc_qadd_strided(p, rank, shape, a, as, b, bs, y, ys);
         else
