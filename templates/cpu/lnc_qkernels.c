@@ -614,16 +614,29 @@ static void lnc_qg_part(void *ctx, int part, int tid) {
             const uint8_t *rp[LNC_QDROWS];
             {
                 long n = pb / plane, oh = (pb % plane) / OW, ow = pb % OW;
-                for (r = 0; r < rows; r++) {
-                    if (direct) {
-                        rp[r] = x + n * is0 + oh * ish + ow * isw;
-                    } else {
+                if (direct) {
+                    /* Runs of one output row: a plain strided loop (the per-pixel row and image
+                     * carries cost ~5 cycles per pixel, ~7 % of a K = 16 layer). */
+                    for (r = 0; r < rows;) {
+                        const uint8_t *const b = x + n * is0 + oh * ish + ow * isw;
+                        const long run = LNC_QMIN(OW - ow, rows - r);
+                        long k;
+                        for (k = 0; k < run; k++) rp[r + k] = b + k * isw;
+                        r += run;
+                        ow += run;
+                        if (ow == OW) {
+                            ow = 0;
+                            if (++oh == OH) { oh = 0; n++; }
+                        }
+                    }
+                } else {
+                    for (r = 0; r < rows; r++) {
                         lnc_qgather(j, n, oh, ow, grp, a + r * 4 * G);
                         rp[r] = a + r * 4 * G;
-                    }
-                    if (++ow == OW) {
-                        ow = 0;
-                        if (++oh == OH) { oh = 0; n++; }
+                        if (++ow == OW) {
+                            ow = 0;
+                            if (++oh == OH) { oh = 0; n++; }
+                        }
                     }
                 }
             }
@@ -976,10 +989,15 @@ LNC_QINLINE void lnc_qdw_st16x2(__m256i a0, __m256i a1, __m256i b0, __m256i b1, 
 
 /* 3x3 depthwise, dilation 1, horizontal stride 1 or 2: one output row, every output pixel
  * (padding included), the blocks of 16 channels in [c0, c1). `xr[r]`: input row of kernel row r
- * (any valid row when `rok[r]` is 0: its weights are then zero). Each input row is read as
- * pairs of columns (base + 2j, base + 2j + 1), base = -pl, converted once per output row:
- * stride 1: output 2j = H(j).(w0, w1) + H(j+1).(w2, 0), 2j+1 = H(j).(0, w0) + H(j+1).(w1, w2);
- * stride 2: output j = H(j).(w0, w1) + H(j+1).(w2, 0). Exact: the same int32 products. */
+ * (any valid row when `rok[r]` is 0: its weights are then zero). Kernel rows 0 and 1 are
+ * multiplied as vertical pairs: V(c) = (x0[c], x1[c]) interleaved, times (w[0][k], w[1][k]).
+ * Kernel row 2 as horizontal pairs H(j) = (x2[base + 2j], x2[base + 2j + 1]), base = -pl:
+ * stride 1: output 2j = sum_k V(base + 2j + k).v[k] + H(j).(w0, w1) + H(j+1).(w2, 0),
+ *           2j+1 = sum_k V(base + 2j + 1 + k).v[k] + H(j).(0, w0) + H(j+1).(w1, w2);
+ * stride 2: output j = sum_k V(base + 2j + k).v[k] + H(j).(w0, w1) + H(j+1).(w2, 0).
+ * 5 madds per output and 8 channels instead of 6 with horizontal pairs alone (18 of 20 int16
+ * products used instead of 18 of 24), for the same column conversions: every column of every
+ * row is still converted once. Exact: the same int32 products. */
 LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
                               const uint8_t *const *xr, const int *rok, long c0, long c1,
                               uint8_t *yrow, const int sg, const int ys, const int s2) {
@@ -994,9 +1012,10 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
     vlo = _mm256_set1_ps(lo);
     vhi = _mm256_set1_ps(hi);
     for (c = c0; c + 16 <= c1; c += 16) {
-        /* wv[r][v][h]: kernel row r, v = (w0, w1), (w2, 0), (0, w0), (w1, w2); half h. */
-        __m256i wv[3][4][2];
-        __m256i h0a, h0b, h1a, h1b, h2a, h2b;
+        /* hw[v][h]: kernel row 2 as horizontal pairs, v = (w0, w1), (w2, 0), (0, w0), (w1, w2);
+         * vw[k][h]: kernel rows 0 and 1 as vertical pairs (w[0][k], w[1][k]); half h. */
+        __m256i hw[4][2], vw[3][2];
+        __m256i h2a, h2b, v0a, v0b, v1a, v1b, v2a, v2b, v3a, v3b;
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(bias_in + c));
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias_in + c + 8));
         const __m256 m0 = _mm256_loadu_ps(q->mult + c), m1 = _mm256_loadu_ps(q->mult + c + 8);
@@ -1004,59 +1023,84 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
         const int nc = _mm256_movemask_ps(_mm256_and_ps(
                            _mm256_cmp_ps(_mm256_and_ps(m0, nosign), quarter, _CMP_LE_OQ),
                            _mm256_cmp_ps(_mm256_and_ps(m1, nosign), quarter, _CMP_LE_OQ))) == 0xff;
+        /* Weights of a kernel row outside the input: 0 (vertical pairs: that half). */
+        const __m256i vmask = _mm256_or_si256(rok[0] ? lo16 : _mm256_setzero_si256(),
+                                              rok[1] ? _mm256_slli_epi32(lo16, 16) : _mm256_setzero_si256());
+        const __m256i hmask = rok[2] ? _mm256_set1_epi32(-1) : _mm256_setzero_si256();
         const uint8_t *x0 = xr[0] + c, *x1 = xr[1] + c, *x2 = xr[2] + c;
         uint8_t *yp = yrow + c;
-        int h, r, v;
+        int h;
         for (h = 0; h < 2; h++) {
             const __m256i p0 = _mm256_loadu_si256((const __m256i *)(w + 0 * C + c + 8 * h));
             const __m256i p1 = _mm256_loadu_si256((const __m256i *)(w + 1 * C + c + 8 * h));
             const __m256i p2 = _mm256_loadu_si256((const __m256i *)(w + 2 * C + c + 8 * h));
             const __m256i p3 = _mm256_loadu_si256((const __m256i *)(w + 3 * C + c + 8 * h));
             const __m256i p4 = _mm256_loadu_si256((const __m256i *)(w + 4 * C + c + 8 * h));
-            wv[0][0][h] = p0;
-            wv[0][1][h] = _mm256_and_si256(p1, lo16);
-            wv[0][2][h] = _mm256_slli_epi32(p0, 16);
-            wv[0][3][h] = _mm256_or_si256(_mm256_srli_epi32(p0, 16), _mm256_slli_epi32(p1, 16));
-            wv[1][0][h] = _mm256_or_si256(_mm256_srli_epi32(p1, 16), _mm256_slli_epi32(p2, 16));
-            wv[1][1][h] = _mm256_srli_epi32(p2, 16);
-            wv[1][2][h] = _mm256_andnot_si256(lo16, p1);
-            wv[1][3][h] = p2;
-            wv[2][0][h] = p3;
-            wv[2][1][h] = p4;
-            wv[2][2][h] = _mm256_slli_epi32(p3, 16);
-            wv[2][3][h] = _mm256_or_si256(_mm256_srli_epi32(p3, 16), _mm256_slli_epi32(p4, 16));
+            /* A kernel row outside the input reads another row with zero weights, and bias_in
+             * assumed x_zp there: add x_zp * (w0 + w1 + w2) back (row 0: taps 0-2, row 1:
+             * taps 3-5, row 2: taps 6-8). */
+            __m256i corr = _mm256_setzero_si256();
+            if (!rok[0])
+                corr = _mm256_add_epi32(corr, _mm256_add_epi32(_mm256_madd_epi16(z16, p0),
+                                                               _mm256_madd_epi16(z16, _mm256_and_si256(p1, lo16))));
+            if (!rok[1])
+                corr = _mm256_add_epi32(corr, _mm256_add_epi32(_mm256_madd_epi16(z16, _mm256_srli_epi32(p1, 16)),
+                                                               _mm256_madd_epi16(z16, p2)));
+            if (!rok[2])
+                corr = _mm256_add_epi32(corr, _mm256_add_epi32(_mm256_madd_epi16(z16, p3),
+                                                               _mm256_madd_epi16(z16, p4)));
+            if (h)
+                b1 = _mm256_add_epi32(b1, corr);
+            else
+                b0 = _mm256_add_epi32(b0, corr);
+            hw[0][h] = _mm256_and_si256(p3, hmask);
+            hw[1][h] = _mm256_and_si256(p4, hmask);
+            hw[2][h] = _mm256_and_si256(_mm256_slli_epi32(p3, 16), hmask);
+            hw[3][h] = _mm256_and_si256(_mm256_or_si256(_mm256_srli_epi32(p3, 16), _mm256_slli_epi32(p4, 16)), hmask);
+            /* (w[0][k], w[1][k]) = taps (k, 3 + k). */
+            vw[0][h] = _mm256_and_si256(_mm256_blend_epi16(p0, p1, 0xAA), vmask);
+            vw[1][h] = _mm256_and_si256(
+                _mm256_blend_epi16(_mm256_srli_epi32(p0, 16), _mm256_slli_epi32(p2, 16), 0xAA), vmask);
+            vw[2][h] = _mm256_and_si256(_mm256_blend_epi16(p1, p2, 0xAA), vmask);
         }
-        /* A kernel row outside the input reads another row with zero weights; bias_in assumed
-         * x_zp there: add x_zp * (w0 + w1 + w2) back. */
-        for (r = 0; r < 3; r++)
-            if (!rok[r]) {
-                b0 = _mm256_add_epi32(b0, _mm256_add_epi32(_mm256_madd_epi16(z16, wv[r][0][0]), _mm256_madd_epi16(z16, wv[r][1][0])));
-                b1 = _mm256_add_epi32(b1, _mm256_add_epi32(_mm256_madd_epi16(z16, wv[r][0][1]), _mm256_madd_epi16(z16, wv[r][1][1])));
-                for (v = 0; v < 4; v++) wv[r][v][0] = wv[r][v][1] = _mm256_setzero_si256();
-            }
-        lnc_qdw_pair(x0, base, W, ldx, z16, sg, &h0a, &h0b);
-        lnc_qdw_pair(x1, base, W, ldx, z16, sg, &h1a, &h1b);
         lnc_qdw_pair(x2, base, W, ldx, z16, sg, &h2a, &h2b);
+/* Column C_ of kernel rows 0 and 1 interleaved: A channels 0-3, 8-11, B 4-7, 12-15. */
+#define LNC_QDW_V(C_, A, B)                                                                    \
+    do {                                                                                       \
+        const __m256i u_ = lnc_qdw_col(x0, C_, W, ldx, z16, sg);                               \
+        const __m256i v_ = lnc_qdw_col(x1, C_, W, ldx, z16, sg);                               \
+        A = _mm256_unpacklo_epi16(u_, v_);                                                     \
+        B = _mm256_unpackhi_epi16(u_, v_);                                                     \
+    } while (0)
+/* acc pair (A, B) += the int16 pairs (HA, HB) times the weight pairs (WA, WB). */
+#define LNC_QDW_MAC(A, B, HA, HB, WA, WB)                                                      \
+    A = _mm256_add_epi32(A, _mm256_madd_epi16(HA, WA));                                        \
+    B = _mm256_add_epi32(B, _mm256_madd_epi16(HB, WB))
+        LNC_QDW_V(base, v0a, v0b);
         if (!s2) {
+            LNC_QDW_V(base + 1, v1a, v1b);
             for (ow = 0; ow < OW; ow += 2, yp += 2 * ldy) {
                 const long col = base + ow + 2;
                 __m256i ea = b0, eb = b1, oa = b0, ob = b1, na, nb;
-/* acc pair (A, B) += the column pair (HA, HB) times weight set V of kernel row R. */
-#define LNC_QDW_MAC(A, B, HA, HB, R, V)                                                        \
-    A = _mm256_add_epi32(A, _mm256_madd_epi16(HA, wv[R][V][0]));                               \
-    B = _mm256_add_epi32(B, _mm256_madd_epi16(HB, wv[R][V][1]))
-#define LNC_QDW3_S1(X, R, HA, HB)                                                              \
-    lnc_qdw_pair(X, col, W, ldx, z16, sg, &na, &nb);                                           \
-    LNC_QDW_MAC(ea, eb, HA, HB, R, 0);                                                         \
-    LNC_QDW_MAC(oa, ob, HA, HB, R, 2);                                                         \
-    LNC_QDW_MAC(ea, eb, na, nb, R, 1);                                                         \
-    LNC_QDW_MAC(oa, ob, na, nb, R, 3);                                                         \
-    HA = na;                                                                                   \
-    HB = nb
-                LNC_QDW3_S1(x0, 0, h0a, h0b);
-                LNC_QDW3_S1(x1, 1, h1a, h1b);
-                LNC_QDW3_S1(x2, 2, h2a, h2b);
-#undef LNC_QDW3_S1
+                LNC_QDW_V(col, v2a, v2b);
+                LNC_QDW_V(col + 1, v3a, v3b);
+                LNC_QDW_MAC(ea, eb, v0a, v0b, vw[0][0], vw[0][1]);
+                LNC_QDW_MAC(oa, ob, v1a, v1b, vw[0][0], vw[0][1]);
+                LNC_QDW_MAC(ea, eb, v1a, v1b, vw[1][0], vw[1][1]);
+                LNC_QDW_MAC(oa, ob, v2a, v2b, vw[1][0], vw[1][1]);
+                LNC_QDW_MAC(ea, eb, v2a, v2b, vw[2][0], vw[2][1]);
+                LNC_QDW_MAC(oa, ob, v3a, v3b, vw[2][0], vw[2][1]);
+                lnc_qdw_pair(x2, col, W, ldx, z16, sg, &na, &nb);
+                LNC_QDW_MAC(ea, eb, h2a, h2b, hw[0][0], hw[0][1]);
+                LNC_QDW_MAC(oa, ob, h2a, h2b, hw[2][0], hw[2][1]);
+                LNC_QDW_MAC(ea, eb, na, nb, hw[1][0], hw[1][1]);
+                LNC_QDW_MAC(oa, ob, na, nb, hw[3][0], hw[3][1]);
+                h2a = na;
+                h2b = nb;
+                v0a = v2a;
+                v0b = v2b;
+                v1a = v3a;
+                v1b = v3b;
                 if (ow + 1 < OW)
                     lnc_qdw_st16x2(ea, eb, oa, ob, m0, m1, vlo, vhi, vyz, nc, ys, yp, yp + ldy);
                 else
@@ -1066,26 +1110,30 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
             for (ow = 0; ow < OW; ow++, yp += ldy) {
                 const long col = base + 2 * ow + 2;
                 __m256i ea = b0, eb = b1, na, nb;
-#define LNC_QDW3_S2(X, R, HA, HB)                                                              \
-    lnc_qdw_pair(X, col, W, ldx, z16, sg, &na, &nb);                                           \
-    LNC_QDW_MAC(ea, eb, HA, HB, R, 0);                                                         \
-    LNC_QDW_MAC(ea, eb, na, nb, R, 1);                                                         \
-    HA = na;                                                                                   \
-    HB = nb
-                LNC_QDW3_S2(x0, 0, h0a, h0b);
-                LNC_QDW3_S2(x1, 1, h1a, h1b);
-                LNC_QDW3_S2(x2, 2, h2a, h2b);
-#undef LNC_QDW3_S2
-#undef LNC_QDW_MAC
+                LNC_QDW_V(col - 1, v1a, v1b);
+                LNC_QDW_V(col, v2a, v2b);
+                LNC_QDW_MAC(ea, eb, v0a, v0b, vw[0][0], vw[0][1]);
+                LNC_QDW_MAC(ea, eb, v1a, v1b, vw[1][0], vw[1][1]);
+                LNC_QDW_MAC(ea, eb, v2a, v2b, vw[2][0], vw[2][1]);
+                lnc_qdw_pair(x2, col, W, ldx, z16, sg, &na, &nb);
+                LNC_QDW_MAC(ea, eb, h2a, h2b, hw[0][0], hw[0][1]);
+                LNC_QDW_MAC(ea, eb, na, nb, hw[1][0], hw[1][1]);
+                h2a = na;
+                h2b = nb;
+                v0a = v2a;
+                v0b = v2b;
                 lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
             }
         }
+#undef LNC_QDW_MAC
+#undef LNC_QDW_V
     }
 }
 
 /* Output row of a 3x3 kernel (lnc_qdw3_fast) whose first kernel row is input row ih0 of image
- * `xi`, channel blocks in [c0, c1); 0 (nothing done) when no kernel row is inside the input. */
-static int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
+ * `xi`, channel blocks in [c0, c1); 0 (nothing done) when no kernel row is inside the input.
+ * Out of line: inlined into its caller, its row loops lost 5-10 % (measured). */
+LNC_QNOINLINE int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
                             const uint8_t *xi, long ih0, long c0, long c1, uint8_t *yrow) {
     const uint8_t *xr[3];
     int rok[3], r;
