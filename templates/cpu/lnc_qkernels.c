@@ -997,10 +997,12 @@ LNC_QINLINE void lnc_qdw_st16x2(__m256i a0, __m256i a1, __m256i b0, __m256i b1, 
  * stride 2: output j = sum_k V(base + 2j + k).v[k] + H(j).(w0, w1) + H(j+1).(w2, 0).
  * 5 madds per output and 8 channels instead of 6 with horizontal pairs alone (18 of 20 int16
  * products used instead of 18 of 24), for the same column conversions: every column of every
- * row is still converted once. Exact: the same int32 products. */
+ * row is still converted once. Exact: the same int32 products. `nr` > 1: that many consecutive
+ * output rows (of one image, every kernel row inside the input), each 16-channel block's
+ * weights, masks and constants set up once for all of them. */
 LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
                               const uint8_t *const *xr, const int *rok, long c0, long c1,
-                              uint8_t *yrow, const int sg, const int ys, const int s2) {
+                              uint8_t *yrow, long nr, const int sg, const int ys, const int s2) {
     const long C = g->c, W = g->w, OW = g->ow, ldx = g->ldx, ldy = g->ldy, base = -g->pl;
     const __m256i z16 = _mm256_set1_epi16((short)q->x_zp), vyz = _mm256_set1_epi16((short)q->y_zp);
     const int32_t *bias_in = (const int32_t *)(const void *)(q->mult + C);
@@ -1027,8 +1029,8 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
         const __m256i vmask = _mm256_or_si256(rok[0] ? lo16 : _mm256_setzero_si256(),
                                               rok[1] ? _mm256_slli_epi32(lo16, 16) : _mm256_setzero_si256());
         const __m256i hmask = rok[2] ? _mm256_set1_epi32(-1) : _mm256_setzero_si256();
-        const uint8_t *x0 = xr[0] + c, *x1 = xr[1] + c, *x2 = xr[2] + c;
-        uint8_t *yp = yrow + c;
+        const long xstep = g->sh * W * ldx, ystep = OW * ldy;
+        long i;
         int h;
         for (h = 0; h < 2; h++) {
             const __m256i p0 = _mm256_loadu_si256((const __m256i *)(w + 0 * C + c + 8 * h));
@@ -1063,7 +1065,6 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
                 _mm256_blend_epi16(_mm256_srli_epi32(p0, 16), _mm256_slli_epi32(p2, 16), 0xAA), vmask);
             vw[2][h] = _mm256_and_si256(_mm256_blend_epi16(p1, p2, 0xAA), vmask);
         }
-        lnc_qdw_pair(x2, base, W, ldx, z16, sg, &h2a, &h2b);
 /* Column C_ of kernel rows 0 and 1 interleaved: A channels 0-3, 8-11, B 4-7, 12-15. */
 #define LNC_QDW_V(C_, A, B)                                                                    \
     do {                                                                                       \
@@ -1076,53 +1077,59 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
 #define LNC_QDW_MAC(A, B, HA, HB, WA, WB)                                                      \
     A = _mm256_add_epi32(A, _mm256_madd_epi16(HA, WA));                                        \
     B = _mm256_add_epi32(B, _mm256_madd_epi16(HB, WB))
-        LNC_QDW_V(base, v0a, v0b);
-        if (!s2) {
-            LNC_QDW_V(base + 1, v1a, v1b);
-            for (ow = 0; ow < OW; ow += 2, yp += 2 * ldy) {
-                const long col = base + ow + 2;
-                __m256i ea = b0, eb = b1, oa = b0, ob = b1, na, nb;
-                LNC_QDW_V(col, v2a, v2b);
-                LNC_QDW_V(col + 1, v3a, v3b);
-                LNC_QDW_MAC(ea, eb, v0a, v0b, vw[0][0], vw[0][1]);
-                LNC_QDW_MAC(oa, ob, v1a, v1b, vw[0][0], vw[0][1]);
-                LNC_QDW_MAC(ea, eb, v1a, v1b, vw[1][0], vw[1][1]);
-                LNC_QDW_MAC(oa, ob, v2a, v2b, vw[1][0], vw[1][1]);
-                LNC_QDW_MAC(ea, eb, v2a, v2b, vw[2][0], vw[2][1]);
-                LNC_QDW_MAC(oa, ob, v3a, v3b, vw[2][0], vw[2][1]);
-                lnc_qdw_pair(x2, col, W, ldx, z16, sg, &na, &nb);
-                LNC_QDW_MAC(ea, eb, h2a, h2b, hw[0][0], hw[0][1]);
-                LNC_QDW_MAC(oa, ob, h2a, h2b, hw[2][0], hw[2][1]);
-                LNC_QDW_MAC(ea, eb, na, nb, hw[1][0], hw[1][1]);
-                LNC_QDW_MAC(oa, ob, na, nb, hw[3][0], hw[3][1]);
-                h2a = na;
-                h2b = nb;
-                v0a = v2a;
-                v0b = v2b;
-                v1a = v3a;
-                v1b = v3b;
-                if (ow + 1 < OW)
-                    lnc_qdw_st16x2(ea, eb, oa, ob, m0, m1, vlo, vhi, vyz, nc, ys, yp, yp + ldy);
-                else
+        for (i = 0; i < nr; i++) {
+            const uint8_t *const x0 = xr[0] + c + i * xstep, *const x1 = xr[1] + c + i * xstep;
+            const uint8_t *const x2 = xr[2] + c + i * xstep;
+            uint8_t *yp = yrow + c + i * ystep;
+            lnc_qdw_pair(x2, base, W, ldx, z16, sg, &h2a, &h2b);
+            LNC_QDW_V(base, v0a, v0b);
+            if (!s2) {
+                LNC_QDW_V(base + 1, v1a, v1b);
+                for (ow = 0; ow < OW; ow += 2, yp += 2 * ldy) {
+                    const long col = base + ow + 2;
+                    __m256i ea = b0, eb = b1, oa = b0, ob = b1, na, nb;
+                    LNC_QDW_V(col, v2a, v2b);
+                    LNC_QDW_V(col + 1, v3a, v3b);
+                    LNC_QDW_MAC(ea, eb, v0a, v0b, vw[0][0], vw[0][1]);
+                    LNC_QDW_MAC(oa, ob, v1a, v1b, vw[0][0], vw[0][1]);
+                    LNC_QDW_MAC(ea, eb, v1a, v1b, vw[1][0], vw[1][1]);
+                    LNC_QDW_MAC(oa, ob, v2a, v2b, vw[1][0], vw[1][1]);
+                    LNC_QDW_MAC(ea, eb, v2a, v2b, vw[2][0], vw[2][1]);
+                    LNC_QDW_MAC(oa, ob, v3a, v3b, vw[2][0], vw[2][1]);
+                    lnc_qdw_pair(x2, col, W, ldx, z16, sg, &na, &nb);
+                    LNC_QDW_MAC(ea, eb, h2a, h2b, hw[0][0], hw[0][1]);
+                    LNC_QDW_MAC(oa, ob, h2a, h2b, hw[2][0], hw[2][1]);
+                    LNC_QDW_MAC(ea, eb, na, nb, hw[1][0], hw[1][1]);
+                    LNC_QDW_MAC(oa, ob, na, nb, hw[3][0], hw[3][1]);
+                    h2a = na;
+                    h2b = nb;
+                    v0a = v2a;
+                    v0b = v2b;
+                    v1a = v3a;
+                    v1b = v3b;
+                    if (ow + 1 < OW)
+                        lnc_qdw_st16x2(ea, eb, oa, ob, m0, m1, vlo, vhi, vyz, nc, ys, yp, yp + ldy);
+                    else
+                        lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
+                }
+            } else {
+                for (ow = 0; ow < OW; ow++, yp += ldy) {
+                    const long col = base + 2 * ow + 2;
+                    __m256i ea = b0, eb = b1, na, nb;
+                    LNC_QDW_V(col - 1, v1a, v1b);
+                    LNC_QDW_V(col, v2a, v2b);
+                    LNC_QDW_MAC(ea, eb, v0a, v0b, vw[0][0], vw[0][1]);
+                    LNC_QDW_MAC(ea, eb, v1a, v1b, vw[1][0], vw[1][1]);
+                    LNC_QDW_MAC(ea, eb, v2a, v2b, vw[2][0], vw[2][1]);
+                    lnc_qdw_pair(x2, col, W, ldx, z16, sg, &na, &nb);
+                    LNC_QDW_MAC(ea, eb, h2a, h2b, hw[0][0], hw[0][1]);
+                    LNC_QDW_MAC(ea, eb, na, nb, hw[1][0], hw[1][1]);
+                    h2a = na;
+                    h2b = nb;
+                    v0a = v2a;
+                    v0b = v2b;
                     lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
-            }
-        } else {
-            for (ow = 0; ow < OW; ow++, yp += ldy) {
-                const long col = base + 2 * ow + 2;
-                __m256i ea = b0, eb = b1, na, nb;
-                LNC_QDW_V(col - 1, v1a, v1b);
-                LNC_QDW_V(col, v2a, v2b);
-                LNC_QDW_MAC(ea, eb, v0a, v0b, vw[0][0], vw[0][1]);
-                LNC_QDW_MAC(ea, eb, v1a, v1b, vw[1][0], vw[1][1]);
-                LNC_QDW_MAC(ea, eb, v2a, v2b, vw[2][0], vw[2][1]);
-                lnc_qdw_pair(x2, col, W, ldx, z16, sg, &na, &nb);
-                LNC_QDW_MAC(ea, eb, h2a, h2b, hw[0][0], hw[0][1]);
-                LNC_QDW_MAC(ea, eb, na, nb, hw[1][0], hw[1][1]);
-                h2a = na;
-                h2b = nb;
-                v0a = v2a;
-                v0b = v2b;
-                lnc_qdw_st16(ea, eb, m0, m1, vlo, vhi, vyz, nc, ys, yp);
+                }
             }
         }
 #undef LNC_QDW_MAC
@@ -1132,9 +1139,11 @@ LNC_QINLINE void lnc_qdw3_row(const lnc_conv *g, const lnc_qparams *q, const uin
 
 /* Output row of a 3x3 kernel (lnc_qdw3_fast) whose first kernel row is input row ih0 of image
  * `xi`, channel blocks in [c0, c1); 0 (nothing done) when no kernel row is inside the input.
+ * `nr` > 1: that many consecutive rows, all with every kernel row inside the input.
  * Out of line: inlined into its caller, its row loops lost 5-10 % (measured). */
 LNC_QNOINLINE int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, const uint32_t *w,
-                            const uint8_t *xi, long ih0, long c0, long c1, uint8_t *yrow) {
+                                   const uint8_t *xi, long ih0, long c0, long c1,
+                                   uint8_t *yrow, long nr) {
     const uint8_t *xr[3];
     int rok[3], r;
     const int s2 = g->sw == 2;
@@ -1147,14 +1156,14 @@ LNC_QNOINLINE int lnc_qdw3_fullrow(const lnc_conv *g, const lnc_qparams *q, cons
     if (ihv < 0) return 0;
     for (r = 0; r < 3; r++) xr[r] = xi + (rok[r] ? ih0 + r * g->dh : ihv) * g->w * g->ldx;
     switch (q->x_signed * 4 + q->y_signed * 2 + s2) {
-    case 0: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 0, 0); break;
-    case 1: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 0, 1); break;
-    case 2: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 1, 0); break;
-    case 3: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 0, 1, 1); break;
-    case 4: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 0, 0); break;
-    case 5: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 0, 1); break;
-    case 6: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 1, 0); break;
-    default: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, 1, 1, 1); break;
+    case 0: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 0, 0, 0); break;
+    case 1: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 0, 0, 1); break;
+    case 2: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 0, 1, 0); break;
+    case 3: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 0, 1, 1); break;
+    case 4: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 1, 0, 0); break;
+    case 5: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 1, 0, 1); break;
+    case 6: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 1, 1, 0); break;
+    default: lnc_qdw3_row(g, q, w, xr, rok, c0, c1, yrow, nr, 1, 1, 1); break;
     }
     return 1;
 }
@@ -1167,25 +1176,34 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
     const long C = g->c, T = (long)g->kh * g->kw, TP = (T + 1) / 2;
     const int sg = q->x_signed, zp = q->x_zp;
     float lo, hi;
-    long r0, r1, row, ow, c0, c1;
+    long r0, r1, row, ow, c0, c1, nb, rr;
     (void)tid;
     lnc_qbounds(q, &lo, &hi);
     lnc_qchunk(g->n * g->oh, j->parts / j->cparts, part / j->cparts, 1, &r0, &r1);
     lnc_qchunk(C, j->cparts, part % j->cparts, 16, &c0, &c1);
-    for (row = r0; row < r1; row++) {
-        const long n = row / g->oh, oh = row % g->oh;
+    for (row = r0; row < r1; row += nb) {
+        const long n = row / g->oh;
         /* interior pixels [iv0, iv1) done for channels [c0, cfast); cparts > 1 only when
-         * lnc_qdw3_fast holds (the other interior kernels do every channel). */
+         * lnc_qdw3_fast holds (the other interior kernels do every channel). `nb` rows: the
+         * fast kernel may do a run of rows at once. */
         long iv0 = g->ow, iv1 = g->ow, cfast = c0;
+        nb = 1;
 #if defined(LNC_QAVX2)
         {
-            const long ih0 = oh * g->sh - g->pt;
-            if (lnc_qdw3_fast(g) &&
-                lnc_qdw3_fullrow(g, q, j->w, j->x + n * g->h * g->w * g->ldx, ih0, c0,
-                                 LNC_QMIN(c1, C & ~15L), j->y + row * g->ow * g->ldy)) {
-                iv0 = 0;
-                iv1 = g->ow;
-                cfast = LNC_QMIN(c1, C & ~15L);
+            const long oh = row % g->oh, ih0 = oh * g->sh - g->pt;
+            if (lnc_qdw3_fast(g)) {
+                /* Narrow maps: up to 8 rows whose kernel rows are all inside the input share
+                 * each channel block's setup (10-18 % of a 7- or 14-wide row). */
+#define LNC_QDW_INSIDE(OH) ((OH) * g->sh - g->pt >= 0 && (OH) * g->sh - g->pt + 2 * g->dh < g->h)
+                if (g->ow <= 32 && LNC_QDW_INSIDE(oh))
+                    while (nb < 8 && row + nb < r1 && oh + nb < g->oh && LNC_QDW_INSIDE(oh + nb)) nb++;
+#undef LNC_QDW_INSIDE
+                if (lnc_qdw3_fullrow(g, q, j->w, j->x + n * g->h * g->w * g->ldx, ih0, c0,
+                                     LNC_QMIN(c1, C & ~15L), j->y + row * g->ow * g->ldy, nb)) {
+                    iv0 = 0;
+                    iv1 = g->ow;
+                    cfast = LNC_QMIN(c1, C & ~15L);
+                }
             } else if (T <= 10 && C >= 16 && ih0 >= 0 && ih0 + (g->kh - 1) * g->dh < g->h) {
                 long off[10], t;
                 iv0 = 0;
@@ -1210,10 +1228,12 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
             }
         }
 #endif
+        for (rr = row; rr < row + nb; rr++)
         for (ow = 0; ow < g->ow; ow++) {
             /* Input pixel of every tap (NULL: padding), TP pairs. */
             const uint8_t *tap[LNC_QDW_MAXTAPS + 1];
-            uint8_t *yp = j->y + (row * g->ow + ow) * g->ldy;
+            const long oh = rr % g->oh;
+            uint8_t *yp = j->y + (rr * g->ow + ow) * g->ldy;
             long t, c = (ow >= iv0 && ow < iv1) ? cfast : c0;
             if (c >= c1) continue;
             {
