@@ -1193,7 +1193,8 @@ static void lnc_qdw_part(void *ctx, int part, int tid) {
             const long oh = row % g->oh, ih0 = oh * g->sh - g->pt;
             if (lnc_qdw3_fast(g)) {
                 /* Narrow maps: up to 8 rows whose kernel rows are all inside the input share
-                 * each channel block's setup (10-18 % of a 7- or 14-wide row). */
+                 * each channel block's setup (~60 vector ops per block and row; measured 4-7 %
+                 * faster on 7- to 28-wide layers). */
 #define LNC_QDW_INSIDE(OH) ((OH) * g->sh - g->pt >= 0 && (OH) * g->sh - g->pt + 2 * g->dh < g->h)
                 if (g->ow <= 32 && LNC_QDW_INSIDE(oh))
                     while (nb < 8 && row + nb < r1 && oh + nb < g->oh && LNC_QDW_INSIDE(oh + nb)) nb++;
